@@ -1,0 +1,203 @@
+"""Base stream for the Continu API: transport, error policy and record conformance."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing as t
+from functools import cached_property
+from http import HTTPStatus
+from importlib import resources
+from pathlib import Path
+
+from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
+
+from tap_continu import __version__
+from tap_continu.errors import (
+    APIRequestError,
+    InvalidResponseError,
+    NotFoundError,
+    RateLimitedError,
+    UnauthorizedError,
+    URLTooLongError,
+)
+from tap_continu.normalize import RecordNormalizer
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    import requests
+    from singer_sdk.helpers.types import Context
+
+    from tap_continu.auth import ContinuAuthenticator
+    from tap_continu.budget import Clock, RequestBudget
+    from tap_continu.retries import RetryPolicy
+
+JSONBody = t.Any
+
+# Fields of the API's user entity that carry credentials (the create-user body has both).
+# They are removed from every record, whatever the catalog says.
+CREDENTIAL_FIELDS = ("password", "provisioning_key")
+
+_PARSED_BODY_ATTRIBUTE = "_tap_continu_body"
+
+
+def _schemas_directory() -> Path | resources.abc.Traversable:
+    """Return the folder of stream schemas: inside the installed wheel, else the repo's."""
+    packaged = resources.files("tap_continu") / "schemas"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+SCHEMAS = SchemaDirectory(_schemas_directory())
+
+
+@dataclasses.dataclass
+class Connection:
+    """What every stream of one run shares to talk to the API.
+
+    One budget paces all requests, one authenticator holds the one token, and one retry
+    policy handles faults, so that the rate limit holds across streams.
+    """
+
+    clock: Clock
+    budget: RequestBudget
+    session: requests.Session
+    retry_policy: RetryPolicy
+    authenticator: ContinuAuthenticator
+    request_timeout: float
+
+
+def parsed_body(response: requests.Response) -> JSONBody:
+    """Return the JSON body of a response that `validate_response` accepted."""
+    if not hasattr(response, _PARSED_BODY_ATTRIBUTE):
+        setattr(response, _PARSED_BODY_ATTRIBUTE, response.json())
+    return getattr(response, _PARSED_BODY_ATTRIBUTE)
+
+
+class ContinuStream(RESTStream[t.Any]):
+    """A stream of the Continu API.
+
+    Subclasses set `name`, `path`, `primary_keys` and, for incremental streams,
+    `replication_key`. The schema is `schemas/<name>.json`.
+    """
+
+    schema = StreamSchema(SCHEMAS)
+    records_jsonpath = "$[*]"
+
+    def __init__(self, tap: t.Any, connection: Connection) -> None:  # noqa: ANN401
+        """Create the stream for `tap`, sending its requests over `connection`."""
+        self.connection = connection
+        super().__init__(tap=tap)
+
+    @override
+    @property
+    def url_base(self) -> str:
+        return str(self.config["api_url"]).rstrip("/")
+
+    @override
+    @property
+    def requests_session(self) -> requests.Session:
+        return self.connection.session
+
+    @override
+    @property
+    def authenticator(self) -> ContinuAuthenticator:
+        return self.connection.authenticator
+
+    @override
+    @property
+    def timeout(self) -> int:
+        return int(self.connection.request_timeout)
+
+    @override
+    @cached_property
+    def user_agent(self) -> str:
+        return str(self.config.get("user_agent") or f"tap-continu/{__version__}")
+
+    @override
+    @property
+    def http_headers(self) -> dict[str, str]:
+        return {"Accept": "application/json"}
+
+    @property
+    def endpoint(self) -> str:
+        """Return the method and path of this stream's requests, for messages."""
+        return f"GET {self.path}"
+
+    @override
+    def request_decorator(
+        self,
+        func: t.Callable[..., requests.Response],
+    ) -> t.Callable[..., requests.Response]:
+        """Wrap `func` in the run's retry policy instead of the SDK's backoff."""
+        policy = self.connection.retry_policy
+
+        def send_with_retries(
+            prepared_request: requests.PreparedRequest,
+            context: Context | None,
+        ) -> requests.Response:
+            return policy.call(
+                lambda: func(prepared_request, context),
+                endpoint=self.endpoint,
+                on_unauthorized=self.authenticator.invalidate,
+            )
+
+        return send_with_retries
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        """Classify a response by its status code; 2xx bodies must be JSON.
+
+        Error bodies are never read into messages: they may echo the emails of the
+        request.
+        """
+        status = response.status_code
+        described = f"{self.endpoint} answered {status} {response.reason}"
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            raise RateLimitedError(described, response)
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise InvalidResponseError(f"{status} {response.reason}")
+        if status == HTTPStatus.UNAUTHORIZED:
+            raise UnauthorizedError(described)
+        if status == HTTPStatus.REQUEST_URI_TOO_LONG:
+            raise URLTooLongError(described)
+        if status == HTTPStatus.NOT_FOUND:
+            raise NotFoundError(described)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise APIRequestError(f"{described}; the request was rejected.")
+        try:
+            parsed_body(response)
+        except ValueError:
+            msg = "truncated or invalid JSON body"
+            raise InvalidResponseError(msg) from None
+
+    @override
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
+        body = parsed_body(response)
+        if isinstance(body, dict):
+            # Later API editions answer some endpoints with one object, not a list.
+            body = [body]
+        if not isinstance(body, list):
+            msg = f"{self.endpoint} answered with JSON that is not a list"
+            raise APIRequestError(msg)
+        yield from (item for item in body if isinstance(item, dict))
+
+    @cached_property
+    def normalizer(self) -> RecordNormalizer:
+        """Return the conformance policy for this stream's records."""
+        return RecordNormalizer(self.name, self.schema, self.primary_keys or (), self.logger)
+
+    @override
+    def post_process(
+        self,
+        row: dict[str, t.Any],
+        context: Context | None = None,
+    ) -> dict[str, t.Any] | None:
+        for field in CREDENTIAL_FIELDS:
+            row.pop(field, None)
+        return self.normalizer.normalize(row)

@@ -1,0 +1,249 @@
+"""Conformance of API values to the stream schemas: one policy per kind of odd value.
+
+| value | policy |
+|---|---|
+| date-time with any offset | converted to UTC, ISO 8601 |
+| date-time without an offset | taken as UTC |
+| date only (`2020-04-28`) | midnight UTC that day |
+| `0001-01-01T00:00:00Z` (Go's zero time, "not set") | null, WARNING |
+| date that does not parse, is empty or out of range | null, WARNING |
+| number or boolean sent as a string that parses | converted |
+| number or boolean that does not parse | null, WARNING |
+| object or array where the schema says otherwise | null, WARNING |
+| null anywhere | kept |
+| field not in the schema | dropped by the SDK, which logs it once |
+
+A WARNING names the stream, the field and the record's key fields (ids, never an email).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import typing as t
+
+JSONSchema = t.Mapping[str, t.Any]
+
+# Go's zero time, which the API sends for a date that was never set.
+ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
+
+# At most this many WARNING lines for one stream and field; the rest are counted.
+WARNINGS_PER_FIELD = 5
+
+_TRUE_STRINGS = frozenset({"true", "t", "1", "yes"})
+_FALSE_STRINGS = frozenset({"false", "f", "0", "no"})
+
+
+class UnusableValueError(ValueError):
+    """A value that cannot be conformed to its schema, with the reason."""
+
+
+def parse_datetime(value: str) -> dt.datetime:
+    """Parse an ISO 8601 date-time or date into an aware UTC datetime.
+
+    Raises:
+        UnusableValueError: If the value does not parse, is out of range, or is Go's
+            zero time.
+    """
+    text = value.strip()
+    if not text:
+        msg = "empty string"
+        raise UnusableValueError(msg)
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        parsed = _parse_date_only(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    try:
+        result = parsed.astimezone(dt.timezone.utc)
+    except OverflowError:
+        msg = "out of range"
+        raise UnusableValueError(msg) from None
+    if result == ZERO_TIME:
+        msg = "zero time, meaning not set"
+        raise UnusableValueError(msg)
+    return result
+
+
+def _parse_date_only(text: str) -> dt.datetime:
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        msg = "not an ISO 8601 date-time"
+        raise UnusableValueError(msg) from None
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """Return `value` as ISO 8601 in UTC, such as ``2019-09-04T20:24:16.393000+00:00``."""
+    return value.astimezone(dt.timezone.utc).isoformat()
+
+
+def schema_types(schema: JSONSchema) -> set[str]:
+    """Return the JSON types that `schema` allows, `null` included."""
+    declared = schema.get("type", [])
+    if isinstance(declared, str):
+        return {declared}
+    return set(declared)
+
+
+class RecordNormalizer:
+    """Conform records to a stream's schema by the policies in this module's docstring."""
+
+    def __init__(
+        self,
+        stream_name: str,
+        schema: JSONSchema,
+        key_fields: t.Sequence[str],
+        logger: logging.Logger,
+    ) -> None:
+        """Create a normalizer for records of `stream_name` that follow `schema`."""
+        self.stream_name = stream_name
+        self.schema = schema
+        self.key_fields = tuple(key_fields)
+        self.logger = logger
+        self.nulled_values: dict[str, int] = {}
+
+    def normalize(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Conform `record` in place and return it."""
+        properties = self.schema.get("properties", {})
+        for name, field_schema in properties.items():
+            if name in record:
+                record[name] = self._conform(record[name], field_schema, name, record)
+        return record
+
+    def _conform(
+        self,
+        value: t.Any,  # noqa: ANN401
+        schema: JSONSchema,
+        path: str,
+        record: dict[str, t.Any],
+    ) -> t.Any:  # noqa: ANN401
+        if value is None:
+            return None
+        types = schema_types(schema)
+        try:
+            if "string" in types and schema.get("format") == "date-time":
+                return self._conform_datetime(value)
+            if "array" in types:
+                return self._conform_array(value, schema, path, record)
+            if "object" in types:
+                return self._conform_object(value, schema, path, record)
+            return _conform_scalar(value, types)
+        except UnusableValueError as exc:
+            self._report_null(path, record, str(exc))
+            return None
+
+    @staticmethod
+    def _conform_datetime(value: t.Any) -> str:  # noqa: ANN401
+        if not isinstance(value, str):
+            msg = f"a {type(value).__name__}, not a date-time string"
+            raise UnusableValueError(msg)
+        return format_datetime(parse_datetime(value))
+
+    def _conform_array(
+        self,
+        value: t.Any,  # noqa: ANN401
+        schema: JSONSchema,
+        path: str,
+        record: dict[str, t.Any],
+    ) -> list[t.Any]:
+        if not isinstance(value, list):
+            msg = f"a {type(value).__name__}, not an array"
+            raise UnusableValueError(msg)
+        item_schema = schema.get("items", {})
+        return [self._conform(item, item_schema, f"{path}[]", record) for item in value]
+
+    def _conform_object(
+        self,
+        value: t.Any,  # noqa: ANN401
+        schema: JSONSchema,
+        path: str,
+        record: dict[str, t.Any],
+    ) -> dict[str, t.Any]:
+        if not isinstance(value, dict):
+            msg = f"a {type(value).__name__}, not an object"
+            raise UnusableValueError(msg)
+        for name, field_schema in schema.get("properties", {}).items():
+            if name in value:
+                value[name] = self._conform(value[name], field_schema, f"{path}.{name}", record)
+        return value
+
+    def _report_null(self, path: str, record: dict[str, t.Any], reason: str) -> None:
+        count = self.nulled_values.get(path, 0) + 1
+        self.nulled_values[path] = count
+        if count > WARNINGS_PER_FIELD:
+            return
+        keys = ", ".join(f"{key}={record.get(key)!s}" for key in self.key_fields)
+        suffix = (
+            f"; further values of {path} set to null in this stream are not logged"
+            if count == WARNINGS_PER_FIELD
+            else ""
+        )
+        self.logger.warning(
+            "%s: set %s to null for record (%s): %s%s",
+            self.stream_name,
+            path,
+            keys,
+            reason,
+            suffix,
+        )
+
+
+def _conform_scalar(value: t.Any, types: set[str]) -> t.Any:  # noqa: ANN401, C901, PLR0911
+    """Return `value` as one of the JSON `types`, converting strings that parse."""
+    if isinstance(value, bool):
+        if "boolean" in types:
+            return value
+    elif isinstance(value, (int, float)):
+        if "integer" in types and float(value).is_integer():
+            return int(value)
+        if "number" in types:
+            return value
+        if "string" in types:
+            return str(value)
+    elif isinstance(value, str):
+        if "string" in types:
+            return value
+        if "integer" in types or "number" in types:
+            return _number_from_string(value, integer="number" not in types)
+        if "boolean" in types:
+            return _boolean_from_string(value)
+    elif isinstance(value, (dict, list)):
+        msg = f"a {type(value).__name__}, where a scalar is expected"
+        raise UnusableValueError(msg)
+    if not types - {"null"}:
+        return value
+    msg = f"a {type(value).__name__}, not {' or '.join(sorted(types - {'null'}))}"
+    raise UnusableValueError(msg)
+
+
+def _number_from_string(value: str, *, integer: bool) -> int | float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        msg = "a string that is not a number"
+        raise UnusableValueError(msg) from None
+    if not math.isfinite(number):
+        msg = "not a finite number"
+        raise UnusableValueError(msg)
+    if integer:
+        if not number.is_integer():
+            msg = "a string that is not a whole number"
+            raise UnusableValueError(msg)
+        return int(number)
+    return int(number) if number.is_integer() and "." not in value else number
+
+
+def _boolean_from_string(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE_STRINGS:
+        return True
+    if lowered in _FALSE_STRINGS:
+        return False
+    msg = "a string that is not a boolean"
+    raise UnusableValueError(msg)

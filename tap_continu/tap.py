@@ -1,0 +1,109 @@
+"""tap-continu: the tap class, which wires the settings, the connection and the streams."""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from functools import cached_property
+
+from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
+
+from tap_continu import __version__
+from tap_continu.auth import ContinuAuthenticator
+from tap_continu.batching import EmailBatcher
+from tap_continu.budget import Clock, RequestBudget, SystemClock, budgeted_session
+from tap_continu.client import Connection
+from tap_continu.errors import SettingError
+from tap_continu.logs import redact_request_logs
+from tap_continu.progress import BatchProgress
+from tap_continu.retries import RetryPolicy
+from tap_continu.settings import CONFIG_SCHEMA, check_settings, resolved_auth_url
+from tap_continu.streams import COMPLETION_STREAMS, UsersStream
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from tap_continu.client import ContinuStream
+
+
+class TapContinu(Tap):
+    """Singer tap for the Continu API: users and their learning completions."""
+
+    name = "tap-continu"
+    package_name = "tap-continu"
+    plugin_version = __version__
+    config_jsonschema: t.ClassVar[dict[str, t.Any]] = CONFIG_SCHEMA
+
+    # The SDK's defaults minus BATCH messages and ACTIVATE_VERSION, which this tap does
+    # not test.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+    ]
+
+    def __init__(self, *args: t.Any, clock: Clock | None = None, **kwargs: t.Any) -> None:  # noqa: ANN401
+        """Create the tap; `clock` replaces the system clock, for tests.
+
+        Raises:
+            SettingError: If a setting is missing or invalid, with a one-line message.
+        """
+        self.clock: Clock = clock or SystemClock()
+        redact_request_logs()
+        try:
+            super().__init__(*args, **kwargs)
+        except ConfigValidationError as exc:
+            check_settings(self.config)
+            first = exc.errors[0] if exc.errors else str(exc)
+            msg = f"Invalid setting: {first}. Fix it in the tap's config."
+            raise SettingError(msg) from None
+        if kwargs.get("validate_config", True):
+            check_settings(self.config)
+
+    @cached_property
+    def connection(self) -> Connection:
+        """Return the budget, session, retry policy and token that all streams share."""
+        config = self.config
+        budget = RequestBudget(float(config["requests_per_minute"]), self.clock)
+        user_agent = str(config.get("user_agent") or f"tap-continu/{__version__}")
+        session = budgeted_session(budget, user_agent)
+        retry_policy = RetryPolicy(
+            budget=budget,
+            clock=self.clock,
+            max_rate_limit_wait=float(config["max_rate_limit_wait"]),
+            logger=self.logger,
+        )
+        authenticator = ContinuAuthenticator(
+            auth_url=resolved_auth_url(config),
+            client_id=str(config.get("client_id", "")),
+            client_secret=str(config.get("client_secret", "")),
+            session=session,
+            retry_policy=retry_policy,
+            clock=self.clock,
+            timeout=float(config["request_timeout"]),
+            logger=self.logger,
+        )
+        return Connection(
+            clock=self.clock,
+            budget=budget,
+            session=session,
+            retry_policy=retry_policy,
+            authenticator=authenticator,
+            request_timeout=float(config["request_timeout"]),
+        )
+
+    @override
+    def discover_streams(self) -> list[ContinuStream]:
+        batcher = EmailBatcher(int(self.config["max_url_length"]))
+        progress = BatchProgress(self.logger, len(COMPLETION_STREAMS))
+        users = UsersStream(self, self.connection, batcher, progress)
+        completions = [stream(self, self.connection, batcher) for stream in COMPLETION_STREAMS]
+        return [users, *completions]
