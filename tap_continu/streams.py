@@ -25,8 +25,9 @@ if sys.version_info >= (3, 12):
 else:
     from typing_extensions import override
 
+import requests
+
 if t.TYPE_CHECKING:
-    import requests
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import HTTPRequest
 
@@ -230,22 +231,27 @@ class CompletionStream(ContinuStream):
 
     def url_length_without_emails(self) -> int:
         """Return the length of this stream's request URL with an empty `for_users`."""
-        return len(self.build_batch_request(None, []).url or "")
+        http_request = self._batch_http_request(None, [])
+        url = requests.Request("GET", http_request.url, params=http_request.encode_params())
+        return len(url.prepare().url or "")
 
     def build_batch_request(
         self,
         context: Context | None,
         emails: list[str],
     ) -> requests.PreparedRequest:
-        """Return the prepared request for one batch of `emails`."""
-        http_request = self.get_http_request(
-            page=PageContext(stream_context=context, next_page_token=emails),
-        )
+        """Return the prepared, authenticated request for one batch of `emails`."""
+        http_request = self._batch_http_request(context, emails)
         return self.build_prepared_request(
             method=http_request.method,
             url=http_request.url,
             params=http_request.encode_params(),
             headers=http_request.headers,
+        )
+
+    def _batch_http_request(self, context: Context | None, emails: list[str]) -> HTTPRequest:
+        return self.get_http_request(
+            page=PageContext(stream_context=context, next_page_token=emails),
         )
 
     @override

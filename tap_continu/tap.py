@@ -85,7 +85,9 @@ class TapContinu(Tap):
             auth_url=resolved_auth_url(config),
             client_id=str(config.get("client_id", "")),
             client_secret=str(config.get("client_secret", "")),
-            session=session,
+            # A session of its own, because the SDK sets the data session's `auth` to this
+            # authenticator, which would then authenticate its own token requests.
+            session=budgeted_session(budget, user_agent),
             retry_policy=retry_policy,
             clock=self.clock,
             timeout=float(config["request_timeout"]),
