@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import typing as t
 from http import HTTPStatus
 
-import requests
 from requests.auth import AuthBase
 
 from tap_continu.errors import CredentialsError, InvalidResponseError, RateLimitedError
 
 if t.TYPE_CHECKING:
+    import logging
+
+    import requests
+
     from tap_continu.budget import Clock
     from tap_continu.retries import RetryPolicy
 
@@ -115,14 +117,14 @@ class ContinuAuthenticator(AuthBase):
         """Fetch a new access token.
 
         Raises:
-            CredentialsError: If the token endpoint rejects the credentials or answers
+            CredentialsError: If the token endpoint rejects the credentials or responds
                 without a usable token.
         """
         body = self._retry_policy.call(self._request_token, endpoint="POST access token")
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             msg = (
-                f"The token endpoint {self.auth_url} answered without an access_token; "
+                f"The token endpoint {self.auth_url} returned no access_token; "
                 "check that auth_url points at Continu's /oauth2/access-token."
             )
             raise CredentialsError(msg)
@@ -135,7 +137,7 @@ class ContinuAuthenticator(AuthBase):
 
     def _renewal_time(self, issued_at: float, expires_at: float | None) -> float:
         if expires_at is None:
-            # No known lifetime: keep the token until the API answers 401.
+            # No known lifetime: keep the token until the API responds with 401.
             return float("inf")
         lifetime = expires_at - issued_at
         if lifetime <= 0:
@@ -158,9 +160,11 @@ class ContinuAuthenticator(AuthBase):
         )
         status = response.status_code
         if status == HTTPStatus.TOO_MANY_REQUESTS:
-            raise RateLimitedError(f"POST access token: {status}", response)
+            msg = f"POST access token: {status}"
+            raise RateLimitedError(msg, response)
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise InvalidResponseError(f"{status} {response.reason}")
+            msg = f"{status} {response.reason}"
+            raise InvalidResponseError(msg)
         if status in {HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
             msg = (
                 f"The token endpoint {self.auth_url} rejected the credentials with "
@@ -169,7 +173,7 @@ class ContinuAuthenticator(AuthBase):
             raise CredentialsError(msg)
         if status != HTTPStatus.OK:
             msg = (
-                f"The token endpoint {self.auth_url} answered {status} {response.reason}; "
+                f"The token endpoint {self.auth_url} returned {status} {response.reason}; "
                 "check auth_url."
             )
             raise CredentialsError(msg)
@@ -179,7 +183,7 @@ class ContinuAuthenticator(AuthBase):
             msg = "token response is not JSON (truncated?)"
             raise InvalidResponseError(msg) from None
         if not isinstance(body, dict):
-            msg = f"The token endpoint {self.auth_url} answered with JSON that is not an object."
+            msg = f"The token endpoint {self.auth_url} returned JSON that is not an object."
             raise CredentialsError(msg)
         return body
 

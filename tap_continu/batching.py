@@ -8,6 +8,7 @@ fit in `max_url_length` bytes of the whole encoded URL.
 from __future__ import annotations
 
 import dataclasses
+import typing as t
 from urllib.parse import quote_plus
 
 # Characters left unencoded in the query string. Both are legal in a query (RFC 3986,
@@ -29,7 +30,7 @@ def encoded_email_length(email: str) -> int:
     return len(encode_query_value(email))
 
 
-def is_queryable_email(email: object) -> bool:
+def is_queryable_email(email: object) -> t.TypeGuard[str]:
     """Return whether `email` can be sent in a `for_users` list.
 
     An email must be a non-empty string without a comma, because the API splits the list
@@ -111,7 +112,7 @@ class EmailBatcher:
             return None
         return self._close_open_batch()
 
-    def emails(self, context: dict[str, object] | None) -> list[str]:
+    def emails(self, context: t.Mapping[str, t.Any] | None) -> list[str]:
         """Return the emails of the batch named in a child-stream `context`.
 
         Raises:

@@ -9,7 +9,7 @@ import typing as t
 import requests
 from requests.adapters import HTTPAdapter
 
-# The API allows 50 requests per minute per client and answers 429 past that (the "Rate
+# The API allows 50 requests per minute per client and responds with 429 past that (the "Rate
 # Limit" section of the Continu API reference). The window type is not documented.
 API_WINDOW_SECONDS = 60.0
 
@@ -34,13 +34,13 @@ class Clock(t.Protocol):
 class SystemClock:
     """The real clock."""
 
-    def monotonic(self) -> float:  # noqa: D102, PLR6301
+    def monotonic(self) -> float:  # noqa: D102
         return time.monotonic()
 
-    def time(self) -> float:  # noqa: D102, PLR6301
+    def time(self) -> float:  # noqa: D102
         return time.time()
 
-    def sleep(self, seconds: float) -> None:  # noqa: D102, PLR6301
+    def sleep(self, seconds: float) -> None:  # noqa: D102
         time.sleep(seconds)
 
 
@@ -104,7 +104,7 @@ class BudgetedAdapter(HTTPAdapter):
         super().__init__(max_retries=0)
         self.budget = budget
 
-    def send(  # type: ignore[override]
+    def send(
         self,
         request: requests.PreparedRequest,
         *args: t.Any,  # noqa: ANN401

@@ -18,7 +18,7 @@ def main() -> None:
     try:
         TapContinu.cli()
     except TapContinuError as exc:
-        TapContinu.logger.error("%s", exc)  # noqa: TRY400
+        TapContinu.logger.error("%s", exc)
         sys.exit(1)
 
 

@@ -29,6 +29,8 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
+    from importlib.abc import Traversable
+
     import requests
     from singer_sdk.helpers.types import Context
 
@@ -45,7 +47,7 @@ CREDENTIAL_FIELDS = ("password", "provisioning_key")
 _PARSED_BODY_ATTRIBUTE = "_tap_continu_body"
 
 
-def _schemas_directory() -> Path | resources.abc.Traversable:
+def _schemas_directory() -> Path | Traversable:
     """Return the folder of stream schemas: inside the installed wheel, else the repo's."""
     packaged = resources.files("tap_continu") / "schemas"
     if packaged.is_dir():
@@ -157,11 +159,12 @@ class ContinuStream(RESTStream[t.Any]):
         request.
         """
         status = response.status_code
-        described = f"{self.endpoint} answered {status} {response.reason}"
+        described = f"{self.endpoint} returned {status} {response.reason}"
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             raise RateLimitedError(described, response)
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise InvalidResponseError(f"{status} {response.reason}")
+            msg = f"{status} {response.reason}"
+            raise InvalidResponseError(msg)
         if status == HTTPStatus.UNAUTHORIZED:
             raise UnauthorizedError(described)
         if status == HTTPStatus.REQUEST_URI_TOO_LONG:
@@ -169,7 +172,8 @@ class ContinuStream(RESTStream[t.Any]):
         if status == HTTPStatus.NOT_FOUND:
             raise NotFoundError(described)
         if status >= HTTPStatus.BAD_REQUEST:
-            raise APIRequestError(f"{described}; the request was rejected.")
+            msg = f"{described}; the request was rejected."
+            raise APIRequestError(msg)
         try:
             parsed_body(response)
         except ValueError:
@@ -180,10 +184,10 @@ class ContinuStream(RESTStream[t.Any]):
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         body = parsed_body(response)
         if isinstance(body, dict):
-            # Later API editions answer some endpoints with one object, not a list.
+            # Later API editions return one object from some endpoints, not a list.
             body = [body]
         if not isinstance(body, list):
-            msg = f"{self.endpoint} answered with JSON that is not a list"
+            msg = f"{self.endpoint} returned JSON that is not a list"
             raise APIRequestError(msg)
         yield from (item for item in body if isinstance(item, dict))
 

@@ -26,7 +26,7 @@ class APIRequestError(TapContinuError):
 
 
 class RateLimitExceededError(APIRequestError):
-    """The API kept answering 429 for longer than the `max_rate_limit_wait` setting."""
+    """The API kept responding with 429 for longer than the `max_rate_limit_wait` setting."""
 
 
 # The classes below classify one response inside the retry loop. Each carries a message
@@ -34,19 +34,19 @@ class RateLimitExceededError(APIRequestError):
 
 
 class RateLimitedError(RetriableAPIError):
-    """The API answered 429 Too Many Requests."""
+    """The API responded with 429 Too Many Requests."""
 
 
 class UnauthorizedError(FatalAPIError):
-    """The API answered 401 Unauthorized to a request that carried a token."""
+    """The API responded with 401 Unauthorized to a request that carried a token."""
 
 
 class URLTooLongError(FatalAPIError):
-    """The API answered 414 URI Too Long."""
+    """The API responded with 414 URI Too Long."""
 
 
 class NotFoundError(FatalAPIError):
-    """The API answered 404 Not Found."""
+    """The API responded with 404 Not Found."""
 
 
 class InvalidResponseError(RetriableAPIError):

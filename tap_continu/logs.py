@@ -15,7 +15,7 @@ _QUERY = re.compile(r"\?[^\s\"']*")
 class QueryStringRedactor(logging.Filter):
     """Replace every query string in a log record's message and arguments."""
 
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: PLR6301
+    def filter(self, record: logging.LogRecord) -> bool:
         """Redact `record` in place and let it through."""
         if isinstance(record.msg, str):
             record.msg = _QUERY.sub("?<redacted>", record.msg)

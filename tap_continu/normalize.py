@@ -19,9 +19,11 @@ A WARNING names the stream, the field and the record's key fields (ids, never an
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
 import typing as t
+
+if t.TYPE_CHECKING:
+    import logging
 
 JSONSchema = t.Mapping[str, t.Any]
 

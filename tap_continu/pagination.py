@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import typing as t
 
 from singer_sdk.pagination import BaseAPIPaginator
 
 if t.TYPE_CHECKING:
+    import logging
+
     import requests
 
     from tap_continu.client import JSONBody
 
 
-class IdFromPaginator(BaseAPIPaginator[t.Optional[str]]):
+class IdFromPaginator(BaseAPIPaginator[str | None]):
     """Paginator whose next token is the id of the last user on the page.
 
     The API reference says to send "the last id you received" as `id_from` but not whether

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import typing as t
 
 from tap_continu.batching import is_queryable_email
 
 if t.TYPE_CHECKING:
+    import logging
+
     from tap_continu.batching import EmailBatch, EmailBatcher
     from tap_continu.budget import RequestBudget
 
@@ -42,7 +43,9 @@ class BatchProgress:
 
     def batch_started(self, batch: EmailBatch) -> None:
         """Note that `batch` is about to be synced."""
-        self.logger.debug("Syncing completions for batch %d of %d users", batch.number, len(batch.emails))
+        self.logger.debug(
+            "Syncing completions for batch %d of %d users", batch.number, len(batch.emails)
+        )
 
     def batch_finished(
         self,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import typing as t
 
+if t.TYPE_CHECKING:
+    import logging
+
 import requests
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_continu.budget import API_WINDOW_SECONDS, Clock, RequestBudget
 from tap_continu.errors import (
@@ -15,7 +18,6 @@ from tap_continu.errors import (
     RateLimitExceededError,
     UnauthorizedError,
 )
-from tap_continu.errors import RetriableAPIError as _SDKRetriableError
 
 # Waits in seconds before the second, third, ... attempt after a 5xx response, a timeout,
 # a dropped connection or a truncated body. They add up to 182 s, which outlasts the
@@ -35,6 +37,8 @@ TRANSIENT_NETWORK_ERRORS: tuple[type[Exception], ...] = (
     ConnectionResetError,
 )
 
+RETRIABLE_ERRORS: tuple[type[Exception], ...] = (RetriableAPIError, *TRANSIENT_NETWORK_ERRORS)
+
 _T = t.TypeVar("_T")
 
 
@@ -51,7 +55,7 @@ class RetryPolicy:
     - Anything else (other 4xx) is raised to the caller unchanged.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only
         self,
         *,
         budget: RequestBudget,
@@ -97,11 +101,11 @@ class RetryPolicy:
         while True:
             try:
                 return send()
-            except RateLimitedError:
+            except RateLimitedError:  # noqa: PERF203 - a retry loop
                 self.rate_limited_responses += 1
                 if rate_limit_waited + API_WINDOW_SECONDS > self.max_rate_limit_wait:
                     msg = (
-                        f"{endpoint} was still answered 429 Too Many Requests after "
+                        f"{endpoint} still returned 429 Too Many Requests after "
                         f"waiting {rate_limit_waited:.0f} s; another client may share this "
                         "client_id's rate limit. Raise max_rate_limit_wait or lower "
                         "requests_per_minute."
@@ -109,7 +113,7 @@ class RetryPolicy:
                     raise RateLimitExceededError(msg) from None
                 rate_limit_waited += API_WINDOW_SECONDS
                 self.logger.warning(
-                    "%s answered 429 Too Many Requests; pausing all requests for %.0f s",
+                    "%s returned 429 Too Many Requests; pausing all requests for %.0f s",
                     endpoint,
                     API_WINDOW_SECONDS,
                 )
@@ -117,14 +121,16 @@ class RetryPolicy:
             except UnauthorizedError:
                 if renewed_token or on_unauthorized is None:
                     msg = (
-                        f"{endpoint} answered 401 Unauthorized to a newly issued access "
+                        f"{endpoint} returned 401 Unauthorized for a newly issued access "
                         "token; check that the client_id may read this endpoint."
                     )
                     raise APIRequestError(msg) from None
-                self.logger.info("%s answered 401 Unauthorized; renewing the access token", endpoint)
+                self.logger.info(
+                    "%s returned 401 Unauthorized; renewing the access token", endpoint
+                )
                 renewed_token = True
                 on_unauthorized()
-            except (_SDKRetriableError, *TRANSIENT_NETWORK_ERRORS) as exc:
+            except RETRIABLE_ERRORS as exc:
                 reason = describe_failure(exc)
                 if attempt >= len(self.delays):
                     msg = f"{endpoint} failed after {attempt + 1} attempts; last error: {reason}"
@@ -145,9 +151,9 @@ class RetryPolicy:
 
 def describe_failure(exc: BaseException) -> str:
     """Return a short reason for `exc` that holds no URL, query string or body."""
-    if isinstance(exc, _SDKRetriableError) and exc.response is not None:
+    if isinstance(exc, RetriableAPIError) and exc.response is not None:
         response = exc.response
         return f"{response.status_code} {response.reason}".strip()
-    if isinstance(exc, _SDKRetriableError):
+    if isinstance(exc, RetriableAPIError):
         return exc.args[0] if exc.args else type(exc).__name__
     return type(exc).__name__

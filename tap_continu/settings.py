@@ -11,7 +11,7 @@ from tap_continu.errors import SettingError
 from tap_continu.normalize import UnusableValueError, parse_datetime
 
 DEFAULT_API_URL = "https://usw2-api.continu.co/v3"
-TOKEN_PATH = "/oauth2/access-token"
+TOKEN_PATH = "/oauth2/access-token"  # noqa: S105 - a URL path, not a secret
 DEFAULT_REQUESTS_PER_MINUTE = 50
 DEFAULT_MAX_URL_LENGTH = 6000
 DEFAULT_REQUEST_TIMEOUT = 300
@@ -84,7 +84,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Maximum URL length",
         description=(
             "Maximum length in bytes of a whole request URL. Completion requests carry as "
-            "many emails as fit; a 414 answer splits a batch."
+            "many emails as fit; a 414 response splits a batch."
         ),
     ),
     th.Property(
@@ -100,7 +100,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=DEFAULT_MAX_RATE_LIMIT_WAIT,
         title="Maximum rate-limit wait",
         description=(
-            "Seconds one request may spend waiting out 429 answers before the run fails."
+            "Seconds one request may spend waiting out 429 responses before the run fails."
         ),
     ),
     th.Property(
@@ -130,7 +130,10 @@ def start_timestamp(config: t.Mapping[str, t.Any]) -> int | None:
 
 def check_settings(config: t.Mapping[str, t.Any]) -> None:
     """Raise SettingError for the first invalid setting, naming it and the fix."""
-    for name, env in (("client_id", "TAP_CONTINU_CLIENT_ID"), ("client_secret", "TAP_CONTINU_CLIENT_SECRET")):
+    for name, env in (
+        ("client_id", "TAP_CONTINU_CLIENT_ID"),
+        ("client_secret", "TAP_CONTINU_CLIENT_SECRET"),
+    ):
         value = config.get(name)
         if not isinstance(value, str) or not value.strip():
             msg = (
@@ -170,9 +173,7 @@ def _check_start_date(value: object) -> None:
     if value is None:
         return
     try:
-        if not isinstance(value, str):
-            raise UnusableValueError(type(value).__name__)
-        parse_datetime(value)
+        parse_datetime(value if isinstance(value, str) else "")
     except UnusableValueError:
         msg = (
             f"Setting start_date is not an ISO 8601 date: {value!r}. "

@@ -17,7 +17,6 @@ from tap_continu.batching import (
 from tap_continu.client import ContinuStream, parsed_body
 from tap_continu.errors import APIRequestError, NotFoundError, URLTooLongError
 from tap_continu.pagination import IdFromPaginator
-from tap_continu.progress import BatchProgress
 from tap_continu.settings import start_timestamp
 
 if sys.version_info >= (3, 12):
@@ -32,6 +31,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams.rest import HTTPRequest
 
     from tap_continu.client import Connection
+    from tap_continu.progress import BatchProgress
 
 # `/data/users` returns 50, 100 or 500 users per page (the reference's `list_size`).
 USERS_PAGE_SIZE = 500
@@ -87,7 +87,7 @@ class UsersStream(ContinuStream):
         return self._paginator
 
     @override
-    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         params: dict[str, t.Any] = {"list_size": USERS_PAGE_SIZE, "list_type": "full"}
         if next_page_token:
             params["id_from"] = next_page_token
@@ -215,7 +215,7 @@ class CompletionStream(ContinuStream):
         return None
 
     @override
-    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         emails: list[str] = next_page_token or []
         params: dict[str, t.Any] = {"for_users": join_emails(emails)}
         since = start_timestamp(self.config)
@@ -281,7 +281,7 @@ class CompletionStream(ContinuStream):
                         )
                         continue
                     self.logger.info(
-                        "%s answered 414 URI Too Long; splitting a batch of %d emails",
+                        "%s returned 414 URI Too Long; splitting a batch of %d emails",
                         self.endpoint,
                         len(chunk),
                     )
@@ -303,7 +303,7 @@ class CompletionStream(ContinuStream):
             return
         if unknown == batch_size > 1:
             msg = (
-                f"{self.endpoint} answered 404 Not Found for each of the {batch_size} "
+                f"{self.endpoint} returned 404 Not Found for each of the {batch_size} "
                 "emails of a batch; check api_url."
             )
             raise APIRequestError(msg)
