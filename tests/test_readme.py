@@ -18,7 +18,8 @@ def about_rows() -> list[str]:
         check=True,
     ).stdout
     rows = [line for line in about.splitlines() if line.startswith("| ")]
-    return [row for row in rows[2:] if not row.startswith(tuple(f"| {s}" for s in SDK_SETTINGS))]
+    sdk_prefixes = tuple(f"| {name}" for name in SDK_SETTINGS)
+    return [row for row in rows[1:] if not row.startswith(sdk_prefixes)]
 
 
 def test_readme_settings_table_matches_about() -> None:
