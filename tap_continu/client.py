@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
@@ -11,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
+from typing_extensions import override
 
 from tap_continu import __version__
 from tap_continu.errors import (
@@ -22,11 +22,6 @@ from tap_continu.errors import (
     URLTooLongError,
 )
 from tap_continu.normalize import RecordNormalizer
-
-if sys.version_info >= (3, 12):
-    from typing import override
-else:
-    from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from importlib.abc import Traversable

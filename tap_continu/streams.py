@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import typing as t
 
+import requests
 from singer_sdk.streams.rest import PageContext
+from typing_extensions import override
 
 from tap_continu.batching import (
     QUERY_SAFE_CHARS,
@@ -18,13 +19,6 @@ from tap_continu.client import ContinuStream, parsed_body
 from tap_continu.errors import APIRequestError, NotFoundError, URLTooLongError
 from tap_continu.pagination import IdFromPaginator
 from tap_continu.settings import start_timestamp
-
-if sys.version_info >= (3, 12):
-    from typing import override
-else:
-    from typing_extensions import override
-
-import requests
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import typing as t
 from functools import cached_property
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
+from typing_extensions import override
 
 from tap_continu import __version__
 from tap_continu.auth import ContinuAuthenticator
@@ -21,11 +21,6 @@ from tap_continu.progress import BatchProgress
 from tap_continu.retries import RetryPolicy
 from tap_continu.settings import CONFIG_SCHEMA, check_settings, resolved_auth_url
 from tap_continu.streams import COMPLETION_STREAMS, UsersStream
-
-if sys.version_info >= (3, 12):
-    from typing import override
-else:
-    from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from tap_continu.client import ContinuStream
