@@ -108,8 +108,9 @@ class ContinuStream(RESTStream[t.Any]):
 
     @override
     @property
-    def timeout(self) -> int:
-        return int(self.connection.request_timeout)
+    def timeout(self) -> float:  # type: ignore[override]
+        # requests accepts fractions of a second; int() would turn 0.5 into no wait at all.
+        return self.connection.request_timeout
 
     @override
     @cached_property

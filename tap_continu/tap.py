@@ -34,6 +34,10 @@ class TapContinu(Tap):
     plugin_version = __version__
     config_jsonschema: t.ClassVar[dict[str, t.Any]] = CONFIG_SCHEMA
 
+    # Set while the command line runs a sync: the tap then fetches its first access token
+    # when it is created.
+    fetch_token_on_start: t.ClassVar[bool] = False
+
     # The SDK's defaults minus BATCH messages and ACTIVATE_VERSION, which this tap does
     # not test.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
@@ -62,6 +66,8 @@ class TapContinu(Tap):
             raise SettingError(msg) from None
         if kwargs.get("validate_config", True):
             check_settings(self.config)
+            if self.fetch_token_on_start:
+                self.connection.authenticator.renew()
 
     @cached_property
     def connection(self) -> Connection:
@@ -96,6 +102,21 @@ class TapContinu(Tap):
             authenticator=authenticator,
             request_timeout=float(config["request_timeout"]),
         )
+
+    @classmethod
+    @override
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        """Run the command line's sync, checking the credentials before any stream starts.
+
+        The SDK logs an extra ERROR line for any exception raised inside a stream's sync,
+        so rejected credentials are found while the tap is created instead, and fail the
+        run with one line.
+        """
+        cls.fetch_token_on_start = True
+        try:
+            super().invoke(*args, **kwargs)
+        finally:
+            cls.fetch_token_on_start = False
 
     @override
     def discover_streams(self) -> list[ContinuStream]:
