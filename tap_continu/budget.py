@@ -83,6 +83,14 @@ class RequestBudget:
             resume_at = self.clock.monotonic() + seconds
             self._next_send_at = max(self._next_send_at, resume_at)
 
+    def wait_for_slot(self) -> None:
+        """Block until a request could be sent, without taking the slot."""
+        with self._lock:
+            wait = max(0.0, self._next_send_at - self.clock.monotonic())
+            if wait > 0:
+                self.clock.sleep(wait)
+                self.seconds_waited += wait
+
     def seconds_until_next_request(self) -> float:
         """Return how long a request sent now would wait for its slot, in seconds."""
         return max(0.0, self._next_send_at - self.clock.monotonic())

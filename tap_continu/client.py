@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import sys
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
@@ -18,6 +20,7 @@ from tap_continu.errors import (
     InvalidResponseError,
     NotFoundError,
     RateLimitedError,
+    TapContinuError,
     UnauthorizedError,
     URLTooLongError,
 )
@@ -121,6 +124,15 @@ class ContinuStream(RESTStream[t.Any]):
     @property
     def http_headers(self) -> dict[str, str]:
         return {"Accept": "application/json"}
+
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        # The SDK logs "An unhandled error occurred while syncing" at ERROR for any exception
+        # that leaves a stream's sync. A TapContinuError is handled: the command line logs its
+        # one-line message, so the SDK's line for it (once per stream it passes) is DEBUG.
+        if level >= logging.ERROR and isinstance(sys.exc_info()[1], TapContinuError):
+            level = logging.DEBUG
+        super().log(message, *args, level=level, **kwargs)
 
     @property
     def endpoint(self) -> str:

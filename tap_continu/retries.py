@@ -118,6 +118,9 @@ class RetryPolicy:
                     API_WINDOW_SECONDS,
                 )
                 self.budget.pause(API_WINDOW_SECONDS)
+                # Wait here rather than in the transport, so that the token is checked
+                # for expiry after the pause, not before it.
+                self.budget.wait_for_slot()
             except UnauthorizedError:
                 if renewed_token or on_unauthorized is None:
                     msg = (

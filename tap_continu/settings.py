@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import typing as t
 from urllib.parse import urlsplit
 
@@ -145,14 +146,23 @@ def check_settings(config: t.Mapping[str, t.Any]) -> None:
     if config.get("auth_url") is not None:
         _check_url(config, "auth_url")
     _check_start_date(config.get("start_date"))
-    _check_positive(config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE)
-    _check_positive(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT)
-    _check_number(config, "max_rate_limit_wait", minimum=0)
-    _check_max_url_length(config)
+    check_connection_settings(config)
     user_agent = config.get("user_agent")
     if user_agent is not None and not isinstance(user_agent, str):
         msg = "Setting user_agent must be a string; remove it to use the default."
         raise SettingError(msg)
+
+
+def check_connection_settings(config: t.Mapping[str, t.Any]) -> None:
+    """Raise SettingError for an invalid setting that the streams are built from.
+
+    Discovery builds the streams, with the request budget and the email batcher, but needs
+    no credentials, so it checks only these settings.
+    """
+    _check_positive(config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE)
+    _check_positive(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT)
+    _check_number(config, "max_rate_limit_wait", minimum=0, default=DEFAULT_MAX_RATE_LIMIT_WAIT)
+    _check_max_url_length(config)
 
 
 def _check_url(config: t.Mapping[str, t.Any], name: str) -> None:
@@ -184,15 +194,20 @@ def _check_start_date(value: object) -> None:
 
 def _number(config: t.Mapping[str, t.Any], name: str) -> float | None:
     value = config.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # The SDK reads JSON config files with decimal.Decimal for every fraction.
+    if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
         return None
     return float(value)
 
 
-def _check_number(config: t.Mapping[str, t.Any], name: str, minimum: float) -> None:
+def _check_number(config: t.Mapping[str, t.Any], name: str, minimum: float, default: float) -> None:
     value = _number(config, name)
     if value is None or value < minimum:
-        msg = f"Setting {name} must be a number of at least {minimum:g}, got {config.get(name)!r}."
+        msg = (
+            f"Setting {name} must be a number of at least {minimum:g}, got "
+            f"{config.get(name)!r}. Set it to such a number or remove it to use the "
+            f"default, {default}."
+        )
         raise SettingError(msg)
 
 

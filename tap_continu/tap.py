@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import typing as t
 from functools import cached_property
+from pathlib import Path
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
@@ -19,7 +21,12 @@ from tap_continu.errors import SettingError
 from tap_continu.logs import redact_request_logs
 from tap_continu.progress import BatchProgress
 from tap_continu.retries import RetryPolicy
-from tap_continu.settings import CONFIG_SCHEMA, check_settings, resolved_auth_url
+from tap_continu.settings import (
+    CONFIG_SCHEMA,
+    check_connection_settings,
+    check_settings,
+    resolved_auth_url,
+)
 from tap_continu.streams import COMPLETION_STREAMS, UsersStream
 
 if t.TYPE_CHECKING:
@@ -118,8 +125,30 @@ class TapContinu(Tap):
         finally:
             cls.fetch_token_on_start = False
 
+    @classmethod
+    @override
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:
+        """Read the --config files, failing with one line for a missing or invalid file."""
+        for path in value:
+            if path == "ENV":
+                continue
+            try:
+                json.loads(Path(path).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                msg = f"Config file {path} was not found. Check the path given to --config."
+                raise SettingError(msg) from None
+            except json.JSONDecodeError as exc:
+                # The position only: the file's text may contain the client secret.
+                msg = (
+                    f"Config file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                    f"column {exc.colno}. Fix the file."
+                )
+                raise SettingError(msg) from None
+        return super().cb_config(ctx, param, value)
+
     @override
     def discover_streams(self) -> list[ContinuStream]:
+        check_connection_settings(self.config)
         batcher = EmailBatcher(int(self.config["max_url_length"]))
         progress = BatchProgress(self.logger, len(COMPLETION_STREAMS))
         users = UsersStream(self, self.connection, batcher, progress)
