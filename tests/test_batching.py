@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -33,7 +34,7 @@ def pack(emails: list[str], max_url_length: int) -> list[list[str]]:
 
 def prepared_url(emails: list[str]) -> str:
     query = "for_users=" + encode_query_value(join_emails(emails))
-    request = requests.Request("GET", PREFIX.split("?")[0], params=query).prepare()
+    request = requests.Request("GET", PREFIX.split("?", maxsplit=1)[0], params=query).prepare()
     return request.url or ""
 
 
@@ -65,7 +66,7 @@ def test_every_batch_url_fits_and_keeps_order() -> None:
 def test_batches_are_full() -> None:
     emails = [f"user{i:04d}@example.com" for i in range(1000)]
     batches = pack(emails, 600)
-    for batch, following in zip(batches, batches[1:]):
+    for batch, following in itertools.pairwise(batches):
         assert len(prepared_url([*batch, following[0]])) > 600
 
 

@@ -10,6 +10,7 @@ from urllib.parse import quote_plus
 import pytest
 
 from tap_continu.normalize import format_datetime, parse_datetime
+from tap_continu.tap import TapContinu
 from tests.simulator import STREAMS
 from tests.support import (
     ALL_STREAMS,
@@ -116,7 +117,8 @@ def test_users_only_sync_sends_bookmark(start_simulator) -> None:
     recent = {
         u["id"]
         for u in simulator.dataset
-        if u["updated_at"] and parse_datetime(u["updated_at"]).timestamp() >= bookmark.timestamp() - 1
+        if u["updated_at"]
+        and parse_datetime(u["updated_at"]).timestamp() >= bookmark.timestamp() - 1
     }
     assert {r["id"] for r in second.records("users")} == recent
     assert simulator.stats["requests_by_path"].get("/v3/completion/assessments", 0) == 0
@@ -200,8 +202,6 @@ def test_stream_map_filter_dropping_last_user(start_simulator) -> None:
 
 
 def users_only_catalog(config: dict) -> dict:
-    from tap_continu.tap import TapContinu
-
     catalog = TapContinu(config=config).catalog_dict
     for entry in catalog["streams"]:
         selected = entry["tap_stream_id"] == "users"
