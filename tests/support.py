@@ -94,7 +94,9 @@ def expected_keys(dataset: Dataset, stream: str) -> list[tuple[t.Any, ...]]:
         if not dataset.has_email(index):
             continue
         user_id = dataset.object_id(index)
-        keys.extend((user_id, item.get(id_field)) for item in dataset.completion_items(index)[stream])
+        keys.extend(
+            (user_id, item.get(id_field)) for item in dataset.completion_items(index)[stream]
+        )
     return keys
 
 

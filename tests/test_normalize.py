@@ -20,7 +20,9 @@ SCHEMA = {
             "type": ["array", "null"],
             "items": {
                 "type": ["object", "null"],
-                "properties": {"completed_date": {"type": ["string", "null"], "format": "date-time"}},
+                "properties": {
+                    "completed_date": {"type": ["string", "null"], "format": "date-time"}
+                },
             },
         },
     },
@@ -48,9 +50,19 @@ def test_dates_become_utc(value: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["not a date", "", "   ", "51502-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+06:00", 17],
+    [
+        "not a date",
+        "",
+        "   ",
+        "51502-01-01T00:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+06:00",
+        17,
+    ],
 )
-def test_unusable_dates_become_null_with_warning(value: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_unusable_dates_become_null_with_warning(
+    value: object, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING):
         assert normalize({"id": "rec-9", "when": value})["when"] is None
     assert "things: set when to null for record (id=rec-9)" in caplog.text
@@ -76,7 +88,9 @@ def test_null_array_kept_and_wrong_type_nulled() -> None:
 
 
 def test_nested_dates_normalized() -> None:
-    record = normalize({"id": "1", "content": [{"completed_date": "2019-09-04T14:24:16.393-06:00"}]})
+    record = normalize(
+        {"id": "1", "content": [{"completed_date": "2019-09-04T14:24:16.393-06:00"}]}
+    )
     assert record["content"][0]["completed_date"] == "2019-09-04T20:24:16.393000+00:00"
 
 
