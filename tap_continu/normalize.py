@@ -11,7 +11,7 @@
 | number or boolean that does not parse | null, WARNING |
 | object or array where the schema says otherwise | null, WARNING |
 | null anywhere | kept |
-| field not in the schema | dropped by the SDK, which logs it once |
+| field not in the schema | dropped, logged once per stream and field |
 
 A WARNING names the stream, the field and the record's key fields (ids, never an email).
 """
@@ -93,8 +93,25 @@ def schema_types(schema: JSONSchema) -> set[str]:
     return set(declared)
 
 
+Converter = t.Callable[[t.Any, dict[str, t.Any]], t.Any]
+
+# Python types that need no conversion for each JSON type. `type(value) in ...` is exact,
+# so that a bool never passes as an integer.
+_NATIVE_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "boolean": frozenset({bool}),
+    "integer": frozenset({int}),
+    "number": frozenset({int, float}),
+}
+
+
 class RecordNormalizer:
-    """Conform records to a stream's schema by the policies in this module's docstring."""
+    """Conform records to a stream's schema by the policies in this module's docstring.
+
+    The schema is compiled once into one converter per field, because the tap conforms
+    every record itself and tells the SDK to skip its own conformance pass. Like the SDK's
+    pass, it drops fields that the schema does not declare and logs each one once.
+    """
 
     def __init__(
         self,
@@ -105,75 +122,85 @@ class RecordNormalizer:
     ) -> None:
         """Create a normalizer for records of `stream_name` that follow `schema`."""
         self.stream_name = stream_name
-        self.schema = schema
         self.key_fields = tuple(key_fields)
         self.logger = logger
         self.nulled_values: dict[str, int] = {}
+        self.dropped_fields: set[str] = set()
+        self._convert_record = self._object_converter(schema, "")
 
     def normalize(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
         """Conform `record` in place and return it."""
-        properties = self.schema.get("properties", {})
-        for name, field_schema in properties.items():
-            if name in record:
-                record[name] = self._conform(record[name], field_schema, name, record)
-        return record
+        return t.cast("dict[str, t.Any]", self._convert_record(record, record))
 
-    def _conform(
-        self,
-        value: t.Any,  # noqa: ANN401
-        schema: JSONSchema,
-        path: str,
-        record: dict[str, t.Any],
-    ) -> t.Any:  # noqa: ANN401
-        if value is None:
-            return None
+    def _converter(self, schema: JSONSchema, path: str) -> Converter:
         types = schema_types(schema)
-        try:
-            if "string" in types and schema.get("format") == "date-time":
-                return self._conform_datetime(value)
-            if "array" in types:
-                return self._conform_array(value, schema, path, record)
-            if "object" in types:
-                return self._conform_object(value, schema, path, record)
+        if "string" in types and schema.get("format") == "date-time":
+            return self._guarded(path, _conform_datetime)
+        if "array" in types:
+            return self._array_converter(schema, path)
+        if "object" in types:
+            return self._object_converter(schema, path)
+        native = frozenset().union(*(_NATIVE_TYPES.get(name, ()) for name in types))
+
+        def conform_scalar(value: t.Any) -> t.Any:  # noqa: ANN401
+            if type(value) in native:
+                return value
             return _conform_scalar(value, types)
-        except UnusableValueError as exc:
-            self._report_null(path, record, str(exc))
-            return None
 
-    @staticmethod
-    def _conform_datetime(value: t.Any) -> str:  # noqa: ANN401
-        if not isinstance(value, str):
-            msg = f"a {type(value).__name__}, not a date-time string"
-            raise UnusableValueError(msg)
-        return format_datetime(parse_datetime(value))
+        return self._guarded(path, conform_scalar)
 
-    def _conform_array(
-        self,
-        value: t.Any,  # noqa: ANN401
-        schema: JSONSchema,
-        path: str,
-        record: dict[str, t.Any],
-    ) -> list[t.Any]:
-        if not isinstance(value, list):
-            msg = f"a {type(value).__name__}, not an array"
-            raise UnusableValueError(msg)
-        item_schema = schema.get("items", {})
-        return [self._conform(item, item_schema, f"{path}[]", record) for item in value]
+    def _guarded(self, path: str, conform: t.Callable[[t.Any], t.Any]) -> Converter:
+        def convert(value: t.Any, record: dict[str, t.Any]) -> t.Any:  # noqa: ANN401
+            try:
+                return conform(value)
+            except UnusableValueError as exc:
+                self._report_null(path, record, str(exc))
+                return None
 
-    def _conform_object(
-        self,
-        value: t.Any,  # noqa: ANN401
-        schema: JSONSchema,
-        path: str,
-        record: dict[str, t.Any],
-    ) -> dict[str, t.Any]:
-        if not isinstance(value, dict):
-            msg = f"a {type(value).__name__}, not an object"
-            raise UnusableValueError(msg)
-        for name, field_schema in schema.get("properties", {}).items():
-            if name in value:
-                value[name] = self._conform(value[name], field_schema, f"{path}.{name}", record)
-        return value
+        return convert
+
+    def _array_converter(self, schema: JSONSchema, path: str) -> Converter:
+        convert_item = self._converter(schema.get("items", {}), f"{path}[]")
+
+        def convert(value: t.Any, record: dict[str, t.Any]) -> t.Any:  # noqa: ANN401
+            if not isinstance(value, list):
+                self._report_null(path, record, f"a {type(value).__name__}, not an array")
+                return None
+            return [None if item is None else convert_item(item, record) for item in value]
+
+        return convert
+
+    def _object_converter(self, schema: JSONSchema, path: str) -> Converter:
+        fields = {
+            name: self._converter(field_schema, f"{path}.{name}" if path else name)
+            for name, field_schema in schema.get("properties", {}).items()
+        }
+
+        def convert(value: t.Any, record: dict[str, t.Any]) -> t.Any:  # noqa: ANN401
+            if not isinstance(value, dict):
+                self._report_null(path, record, f"a {type(value).__name__}, not an object")
+                return None
+            for name in list(value):
+                convert_field = fields.get(name)
+                if convert_field is None:
+                    del value[name]
+                    self._report_dropped(f"{path}.{name}" if path else name)
+                elif value[name] is not None:
+                    value[name] = convert_field(value[name], record)
+            return value
+
+        return convert
+
+    def _report_dropped(self, path: str) -> None:
+        if path in self.dropped_fields:
+            return
+        self.dropped_fields.add(path)
+        self.logger.warning(
+            "%s: dropped field %s, which the stream's schema does not declare; "
+            "further values of it are dropped without a message",
+            self.stream_name,
+            path,
+        )
 
     def _report_null(self, path: str, record: dict[str, t.Any], reason: str) -> None:
         count = self.nulled_values.get(path, 0) + 1
@@ -194,6 +221,13 @@ class RecordNormalizer:
             reason,
             suffix,
         )
+
+
+def _conform_datetime(value: t.Any) -> str:  # noqa: ANN401
+    if not isinstance(value, str):
+        msg = f"a {type(value).__name__}, not a date-time string"
+        raise UnusableValueError(msg)
+    return format_datetime(parse_datetime(value))
 
 
 def _conform_scalar(value: t.Any, types: set[str]) -> t.Any:  # noqa: ANN401, C901, PLR0911

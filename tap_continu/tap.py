@@ -19,6 +19,7 @@ from tap_continu.budget import Clock, RequestBudget, SystemClock, budgeted_sessi
 from tap_continu.client import Connection
 from tap_continu.errors import SettingError
 from tap_continu.logs import redact_request_logs
+from tap_continu.output import SingerOutput
 from tap_continu.progress import BatchProgress
 from tap_continu.retries import RetryPolicy
 from tap_continu.settings import (
@@ -40,6 +41,8 @@ class TapContinu(Tap):
     package_name = "tap-continu"
     plugin_version = __version__
     config_jsonschema: t.ClassVar[dict[str, t.Any]] = CONFIG_SCHEMA
+
+    message_writer_class = SingerOutput
 
     # Set while the command line runs a sync: the tap then fetches its first access token
     # when it is created.
