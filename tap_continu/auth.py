@@ -79,9 +79,14 @@ class ContinuAuthenticator(AuthBase):
         clock: Clock,
         timeout: float,
         logger: logging.Logger,
+        url_setting: str = "auth_url",
     ) -> None:
-        """Create an authenticator that posts to `auth_url` through `session`."""
+        """Create an authenticator that posts to `auth_url` through `session`.
+
+        `url_setting` names the setting that `auth_url` came from, for error messages.
+        """
         self.auth_url = auth_url
+        self.url_setting = url_setting
         self._client_id = client_id
         self._client_secret = client_secret
         self._session = session
@@ -120,12 +125,12 @@ class ContinuAuthenticator(AuthBase):
             CredentialsError: If the token endpoint rejects the credentials or responds
                 without a usable token.
         """
-        body = self._retry_policy.call(self._request_token, endpoint="POST access token")
+        body = self._retry_policy.call(self._request_token, endpoint=f"POST {self.auth_url}")
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             msg = (
                 f"The token endpoint {self.auth_url} returned no access_token; "
-                "check that auth_url points at Continu's /oauth2/access-token."
+                f"check that {self.url_setting} points at Continu's API."
             )
             raise CredentialsError(msg)
         issued_at = self._clock.time()
@@ -174,7 +179,7 @@ class ContinuAuthenticator(AuthBase):
         if status != HTTPStatus.OK:
             msg = (
                 f"The token endpoint {self.auth_url} returned {status} {response.reason}; "
-                "check auth_url."
+                f"check {self.url_setting}."
             )
             raise CredentialsError(msg)
         try:

@@ -65,10 +65,14 @@ class EmailBatcher:
         """Create a batcher for request URLs of at most `max_url_length` bytes."""
         self.max_url_length = max_url_length
         self.capacity = max_url_length
+        self._url_prefix_length = 0
         self._open = EmailBatch(number=1)
         self._ready: dict[int, EmailBatch] = {}
         self.emails_added = 0
         self.emails_too_long = 0
+        self._unknown: set[str] = set()
+        self._longest_accepted_url = 0
+        self._shortest_rejected_url: int | None = None
 
     def set_url_prefix_length(self, url_length_without_emails: int) -> None:
         """Start a new sync whose longest request URL has this length without emails.
@@ -77,11 +81,67 @@ class EmailBatcher:
             url_length_without_emails: Length of the longest completion URL with an
                 empty `for_users` value, all other parameters included.
         """
+        self._url_prefix_length = url_length_without_emails
         self.capacity = self.max_url_length - url_length_without_emails
         self._open = EmailBatch(number=1)
         self._ready.clear()
         self.emails_added = 0
         self.emails_too_long = 0
+        self._unknown.clear()
+        self._longest_accepted_url = 0
+        self._shortest_rejected_url = None
+
+    def mark_unknown(self, email: str) -> None:
+        """Remember that the API does not know `email`, so no stream asks for it again."""
+        self._unknown.add(email)
+
+    def is_unknown(self, email: str) -> bool:
+        """Return whether a completion endpoint has answered 404 for `email` alone."""
+        return email in self._unknown
+
+    def split_to_fit(self, emails: list[str]) -> list[list[str]]:
+        """Split `emails` into runs that fit the current capacity, keeping their order.
+
+        A batch closed before a 414 taught the batcher a lower limit is split here, so that
+        every completion stream after the first sends it at the learned size.
+        """
+        chunks: list[list[str]] = []
+        current: list[str] = []
+        used = 0
+        for email in emails:
+            length = encoded_email_length(email)
+            separator = len(EMAIL_SEPARATOR) if current else 0
+            if current and used + separator + length > self.capacity:
+                chunks.append(current)
+                current, used, separator = [], 0, 0
+            current.append(email)
+            used += separator + length
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def record_url_accepted(self, length: int) -> None:
+        """Note a completion URL of `length` bytes that the server accepted."""
+        self._longest_accepted_url = max(self._longest_accepted_url, length)
+        self._fit_capacity()
+
+    def record_url_rejected(self, length: int) -> None:
+        """Note a completion URL of `length` bytes that the server rejected with 414."""
+        shortest = self._shortest_rejected_url
+        self._shortest_rejected_url = length if shortest is None else min(shortest, length)
+        self._fit_capacity()
+
+    def _fit_capacity(self) -> None:
+        # After a 414 the server's limit lies between the longest URL it accepted and the
+        # shortest it rejected. Later batches aim halfway between the two, so a low limit
+        # is found in a few batches instead of splitting every batch from max_url_length.
+        rejected = self._shortest_rejected_url
+        if rejected is None:
+            return
+        accepted = self._longest_accepted_url
+        limit = max(accepted, (accepted + rejected) // 2) if accepted else rejected - 1
+        limit = min(limit, rejected - 1, self.max_url_length)
+        self.capacity = max(1, limit - self._url_prefix_length)
 
     def fits_alone(self, email: str) -> bool:
         """Return whether `email` fits in a batch of its own."""

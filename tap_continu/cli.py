@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from singer_sdk.exceptions import MappingError
+
 from tap_continu.errors import TapContinuError
 from tap_continu.tap import TapContinu
 
@@ -19,6 +21,9 @@ def main() -> None:
         TapContinu.cli()
     except TapContinuError as exc:
         TapContinu.logger.error("%s", exc)
+        sys.exit(1)
+    except MappingError as exc:
+        TapContinu.logger.error("Setting stream_maps is invalid: %s. Fix the map.", exc)
         sys.exit(1)
 
 

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
+from singer_sdk.exceptions import MaxRecordsLimitException
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
@@ -137,8 +138,10 @@ class ContinuStream(RESTStream[t.Any]):
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
         # The SDK logs "An unhandled error occurred while syncing" at ERROR for any exception
         # that leaves a stream's sync. A TapContinuError is handled: the command line logs its
-        # one-line message, so the SDK's line for it (once per stream it passes) is DEBUG.
-        if level >= logging.ERROR and isinstance(sys.exc_info()[1], TapContinuError):
+        # one-line message, so the SDK's line for it (once per stream it passes) is DEBUG. So
+        # is the line for the record limit that ends a dry run (`--test`) as intended.
+        handled = (TapContinuError, MaxRecordsLimitException)
+        if level >= logging.ERROR and isinstance(sys.exc_info()[1], handled):
             level = logging.DEBUG
         super().log(message, *args, level=level, **kwargs)
 
@@ -184,9 +187,11 @@ class ContinuStream(RESTStream[t.Any]):
         if status == HTTPStatus.UNAUTHORIZED:
             raise UnauthorizedError(described)
         if status == HTTPStatus.REQUEST_URI_TOO_LONG:
-            raise URLTooLongError(described)
+            msg = f"{described}; lower max_url_length."
+            raise URLTooLongError(msg)
         if status == HTTPStatus.NOT_FOUND:
-            raise NotFoundError(described)
+            msg = f"{described}; check api_url."
+            raise NotFoundError(msg)
         if status >= HTTPStatus.BAD_REQUEST:
             msg = f"{described}; the request was rejected."
             raise APIRequestError(msg)

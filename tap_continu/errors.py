@@ -41,12 +41,12 @@ class UnauthorizedError(FatalAPIError):
     """The API responded with 401 Unauthorized to a request that carried a token."""
 
 
-class URLTooLongError(FatalAPIError):
-    """The API responded with 414 URI Too Long."""
+class URLTooLongError(FatalAPIError, APIRequestError):
+    """The API responded with 414 URI Too Long. A completion stream splits the batch."""
 
 
-class NotFoundError(FatalAPIError):
-    """The API responded with 404 Not Found."""
+class NotFoundError(FatalAPIError, APIRequestError):
+    """The API responded with 404 Not Found. A completion stream splits the batch."""
 
 
 class InvalidResponseError(RetriableAPIError):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import typing as t
 
 if t.TYPE_CHECKING:
@@ -41,8 +42,22 @@ class UnusableValueError(ValueError):
     """A value that cannot be conformed to its schema, with the reason."""
 
 
+# ISO 8601 extended format: a date, optionally a time with any number of fraction digits,
+# and an offset with or without a colon. Parsed by hand because `datetime.fromisoformat`
+# accepts only 3 or 6 fraction digits and `+hh:mm` offsets before Python 3.11, and Go
+# (which serves this API) trims trailing zeros from fractions.
+_ISO_DATETIME = re.compile(
+    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
+    r"(?:[Tt ](?P<hour>\d{2}):(?P<minute>\d{2})"
+    r"(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d+))?)?"
+    r"(?P<offset>[Zz]|(?P<sign>[+-])(?P<offset_hours>\d{2})(?::?(?P<offset_minutes>\d{2}))?)?)?"
+)
+
+
 def parse_datetime(value: str) -> dt.datetime:
     """Parse an ISO 8601 date-time or date into an aware UTC datetime.
+
+    A value without an offset is taken as UTC, and a date alone as midnight UTC.
 
     Raises:
         UnusableValueError: If the value does not parse, is out of range, or is Go's
@@ -52,16 +67,27 @@ def parse_datetime(value: str) -> dt.datetime:
     if not text:
         msg = "empty string"
         raise UnusableValueError(msg)
-    if text[-1] in "Zz":
-        text = text[:-1] + "+00:00"
+    match = _ISO_DATETIME.fullmatch(text)
+    if match is None:
+        msg = "not an ISO 8601 date-time"
+        raise UnusableValueError(msg)
+    parts = match.groupdict()
+    fraction = (parts["fraction"] or "")[:6].ljust(6, "0")
     try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        parsed = _parse_date_only(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    try:
+        parsed = dt.datetime(
+            int(parts["year"]),
+            int(parts["month"]),
+            int(parts["day"]),
+            int(parts["hour"] or 0),
+            int(parts["minute"] or 0),
+            int(parts["second"] or 0),
+            int(fraction),
+            tzinfo=_offset(parts),
+        )
         result = parsed.astimezone(dt.timezone.utc)
+    except ValueError:
+        msg = "not a valid date or time"
+        raise UnusableValueError(msg) from None
     except OverflowError:
         msg = "out of range"
         raise UnusableValueError(msg) from None
@@ -71,13 +97,12 @@ def parse_datetime(value: str) -> dt.datetime:
     return result
 
 
-def _parse_date_only(text: str) -> dt.datetime:
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        msg = "not an ISO 8601 date-time"
-        raise UnusableValueError(msg) from None
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+def _offset(parts: dict[str, str | None]) -> dt.tzinfo:
+    if parts["sign"] is None:
+        return dt.timezone.utc
+    minutes = int(parts["offset_hours"] or 0) * 60 + int(parts["offset_minutes"] or 0)
+    sign = -1 if parts["sign"] == "-" else 1
+    return dt.timezone(sign * dt.timedelta(minutes=minutes))
 
 
 def format_datetime(value: dt.datetime) -> str:

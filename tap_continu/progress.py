@@ -21,10 +21,9 @@ class BatchProgress:
     listed so far.
     """
 
-    def __init__(self, logger: logging.Logger, completion_streams: int) -> None:
-        """Create a reporter for a sync of `completion_streams` selected streams."""
+    def __init__(self, logger: logging.Logger) -> None:
+        """Create a reporter that logs through `logger`."""
         self.logger = logger
-        self.completion_streams = completion_streams
         self.start()
 
     def start(self) -> None:
@@ -60,6 +59,8 @@ class BatchProgress:
             if self.listing_complete
             else f"of {self.users_listed} listed so far"
         )
+        if self.users_without_email:
+            listed += f" ({self.users_without_email} without a usable email)"
         self.logger.info(
             "Completions: batch %d done, %d users %s; %d requests sent; next request "
             "in %.1f s at %.1f s per request",

@@ -137,6 +137,10 @@ class RetryPolicy:
                 reason = describe_failure(exc)
                 if attempt >= len(self.delays):
                     msg = f"{endpoint} failed after {attempt + 1} attempts; last error: {reason}"
+                    if isinstance(exc, requests.exceptions.ConnectionError):
+                        msg += (
+                            ". Check that the host in api_url or auth_url is right and reachable."
+                        )
                     raise APIRequestError(msg) from None
                 delay = self.delays[attempt] * (1 + RETRY_JITTER * self.rng())
                 attempt += 1

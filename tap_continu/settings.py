@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import decimal
+import math
 import typing as t
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from singer_sdk import typing as th
 
@@ -70,7 +71,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "requests_per_minute",
-        th.NumberType,
+        th.IntegerType,
         default=DEFAULT_REQUESTS_PER_MINUTE,
         title="Requests per minute",
         description=(
@@ -90,14 +91,14 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "request_timeout",
-        th.NumberType,
+        th.IntegerType,
         default=DEFAULT_REQUEST_TIMEOUT,
         title="Request timeout",
         description="Seconds to wait for a response before the request is retried.",
     ),
     th.Property(
         "max_rate_limit_wait",
-        th.NumberType,
+        th.IntegerType,
         default=DEFAULT_MAX_RATE_LIMIT_WAIT,
         title="Maximum rate-limit wait",
         description=(
@@ -129,6 +130,15 @@ def start_timestamp(config: t.Mapping[str, t.Any]) -> int | None:
     return int(parse_datetime(str(value)).timestamp())
 
 
+# Bounds of the whole-number settings: (minimum, maximum, default). They are integers, as
+# in meltano.yml, because the SDK converts only integer settings from TAP_CONTINU_* variables.
+NUMBER_BOUNDS: dict[str, tuple[float, float, float]] = {
+    "requests_per_minute": (1, 1_000_000, DEFAULT_REQUESTS_PER_MINUTE),
+    "request_timeout": (1, 3600, DEFAULT_REQUEST_TIMEOUT),
+    "max_rate_limit_wait": (0, 86_400, DEFAULT_MAX_RATE_LIMIT_WAIT),
+}
+
+
 def check_settings(config: t.Mapping[str, t.Any]) -> None:
     """Raise SettingError for the first invalid setting, naming it and the fix."""
     for name, env in (
@@ -136,7 +146,10 @@ def check_settings(config: t.Mapping[str, t.Any]) -> None:
         ("client_secret", "TAP_CONTINU_CLIENT_SECRET"),
     ):
         value = config.get(name)
-        if not isinstance(value, str) or not value.strip():
+        if value is not None and not isinstance(value, str):
+            msg = f"Setting {name} must be a string; quote it in the config."
+            raise SettingError(msg)
+        if not value or not value.strip():
             msg = (
                 f"Setting {name} is missing: set it to the value Continu issued "
                 f"(in meltano config or as {env})."
@@ -148,8 +161,11 @@ def check_settings(config: t.Mapping[str, t.Any]) -> None:
     _check_start_date(config.get("start_date"))
     check_connection_settings(config)
     user_agent = config.get("user_agent")
-    if user_agent is not None and not isinstance(user_agent, str):
-        msg = "Setting user_agent must be a string; remove it to use the default."
+    if user_agent is not None and (not isinstance(user_agent, str) or not user_agent.isprintable()):
+        msg = (
+            "Setting user_agent must be a string of printable characters, without line "
+            "breaks; remove it to use the default."
+        )
         raise SettingError(msg)
 
 
@@ -159,23 +175,91 @@ def check_connection_settings(config: t.Mapping[str, t.Any]) -> None:
     Discovery builds the streams, with the request budget and the email batcher, but needs
     no credentials, so it checks only these settings.
     """
-    _check_positive(config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE)
-    _check_positive(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT)
-    _check_number(config, "max_rate_limit_wait", minimum=0, default=DEFAULT_MAX_RATE_LIMIT_WAIT)
-    _check_max_url_length(config)
+    for name in NUMBER_BOUNDS:
+        number_setting(config, name)
+    max_url_length_setting(config)
+
+
+def number_setting(config: t.Mapping[str, t.Any], name: str) -> float:
+    """Return the whole-number setting `name`, or raise SettingError naming its bounds."""
+    minimum, maximum, default = NUMBER_BOUNDS[name]
+    value = _as_number(config.get(name, default))
+    if value is None or not value.is_integer() or not minimum <= value <= maximum:
+        msg = (
+            f"Setting {name} must be a whole number from {minimum:g} to {maximum:g}, got "
+            f"{config.get(name)!r}. Set it in that range or remove it to use the default, "
+            f"{default}."
+        )
+        raise SettingError(msg)
+    return value
+
+
+def max_url_length_setting(config: t.Mapping[str, t.Any]) -> int:
+    """Return `max_url_length`, or raise SettingError if it leaves no room for an email."""
+    raw = config.get("max_url_length", DEFAULT_MAX_URL_LENGTH)
+    value = _as_number(raw)
+    if value is None or not value.is_integer():
+        msg = (
+            f"Setting max_url_length must be a whole number of bytes, got {raw!r}. "
+            f"Remove it to use the default, {DEFAULT_MAX_URL_LENGTH}."
+        )
+        raise SettingError(msg)
+    api_url = _redacted_url(str(config.get("api_url") or DEFAULT_API_URL)).rstrip("/")
+    needed = len(str(config.get("api_url") or DEFAULT_API_URL).rstrip("/"))
+    needed += len(LONGEST_COMPLETION_QUERY) + MIN_EMAIL_BYTES
+    if value < needed:
+        msg = (
+            f"Setting max_url_length={int(value)} leaves no room for an email: requests to "
+            f"{api_url} need {needed - MIN_EMAIL_BYTES} bytes before the first email. "
+            f"Set it to at least {needed} (default {DEFAULT_MAX_URL_LENGTH})."
+        )
+        raise SettingError(msg)
+    return int(value)
+
+
+def _as_number(value: object) -> float | None:
+    """Return `value` as a finite float, or None if it is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float, decimal.Decimal)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _redacted_url(url: str) -> str:
+    """Return `url` without a user name, password, query string or fragment, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _check_url(config: t.Mapping[str, t.Any], name: str) -> None:
     value = config.get(name)
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        has_host = parts is not None and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an invalid port number
+        parts, has_host = None, False
+    shown = _redacted_url(value) if isinstance(value, str) and parts is not None else repr(value)
+    if parts is None or parts.scheme not in {"http", "https"} or not has_host:
         msg = (
-            f"Setting {name} is not an http(s) URL: {value!r}. Set it to a URL such as "
+            f"Setting {name} is not an http(s) URL: {shown}. Set it to a URL such as "
             f"{DEFAULT_API_URL if name == 'api_url' else DEFAULT_API_URL + TOKEN_PATH}."
         )
         raise SettingError(msg)
-    if parts.query or parts.fragment:
-        msg = f"Setting {name} must not contain a query string or fragment: {value!r}."
+    if parts.query or parts.fragment or parts.username or parts.password:
+        msg = (
+            f"Setting {name} must not contain a user name, password, query string or "
+            f"fragment: {shown}. Remove them."
+        )
         raise SettingError(msg)
 
 
@@ -190,45 +274,3 @@ def _check_start_date(value: object) -> None:
             "Use a date such as 2024-01-31 or 2024-01-31T00:00:00Z, or remove it."
         )
         raise SettingError(msg) from None
-
-
-def _number(config: t.Mapping[str, t.Any], name: str) -> float | None:
-    value = config.get(name)
-    # The SDK reads JSON config files with decimal.Decimal for every fraction.
-    if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
-        return None
-    return float(value)
-
-
-def _check_number(config: t.Mapping[str, t.Any], name: str, minimum: float, default: float) -> None:
-    value = _number(config, name)
-    if value is None or value < minimum:
-        msg = (
-            f"Setting {name} must be a number of at least {minimum:g}, got "
-            f"{config.get(name)!r}. Set it to such a number or remove it to use the "
-            f"default, {default}."
-        )
-        raise SettingError(msg)
-
-
-def _check_positive(config: t.Mapping[str, t.Any], name: str, default: float) -> None:
-    value = _number(config, name)
-    if value is None or value <= 0:
-        msg = (
-            f"Setting {name} must be a number greater than 0, got {config.get(name)!r}. "
-            f"Set it to a positive value or remove it to use the default, {default}."
-        )
-        raise SettingError(msg)
-
-
-def _check_max_url_length(config: t.Mapping[str, t.Any]) -> None:
-    value = config.get("max_url_length")
-    api_url = str(config.get("api_url") or DEFAULT_API_URL).rstrip("/")
-    needed = len(api_url) + len(LONGEST_COMPLETION_QUERY) + MIN_EMAIL_BYTES
-    if isinstance(value, bool) or not isinstance(value, int) or value < needed:
-        msg = (
-            f"Setting max_url_length={value!r} leaves no room for an email: requests to "
-            f"{api_url} need {needed - MIN_EMAIL_BYTES} bytes before the first email. "
-            f"Set it to at least {needed} (default {DEFAULT_MAX_URL_LENGTH})."
-        )
-        raise SettingError(msg)

@@ -203,6 +203,7 @@ class CompletionStream(ContinuStream):
         super().__init__(tap, connection)
         self.batcher = batcher
         self.unknown_emails = 0
+        self.requests_succeeded = 0
 
     @override
     def get_new_paginator(self) -> None:
@@ -254,51 +255,64 @@ class CompletionStream(ContinuStream):
 
         A 404 means the API does not know an email of the batch. Splitting isolates each
         unknown email, which is skipped and counted, and every other user's items arrive.
+        The batcher remembers unknown emails, so the other completion streams leave them
+        out, and the URL lengths the server accepts, so that later batches fit.
         """
-        emails = self.batcher.emails(context)
+        batch = self.batcher.emails(context)
+        emails = [email for email in batch if not self.batcher.is_unknown(email)]
+        unknown_in_batch = len(batch) - len(emails)
         send = self.request_decorator(self._request)
-        pending = [emails]
-        unknown_in_batch = 0
+        # Popped from the end, so the first run of emails is fetched first.
+        pending = list(reversed(self.batcher.split_to_fit(emails)))
         with self.get_http_request_counter() as request_counter:
             request_counter.with_context(context)
             while pending:
                 chunk = pending.pop()
+                request = self.build_batch_request(context, chunk)
+                url_length = len(request.url or "")
                 try:
-                    response = send(self.build_batch_request(context, chunk), context)
+                    response = send(request, context)
                 except URLTooLongError:
-                    if len(chunk) == 1:
-                        self.logger.warning(
-                            "%s: skipped 1 user whose email alone makes the URL too long "
-                            "for the API (414); raise max_url_length only if the server "
-                            "accepts longer URLs",
-                            self.name,
-                        )
-                        continue
-                    self.logger.info(
-                        "%s returned 414 URI Too Long; splitting a batch of %d emails",
-                        self.endpoint,
-                        len(chunk),
-                    )
-                    pending.extend(_halves(chunk))
+                    self.batcher.record_url_rejected(url_length)
+                    pending.extend(self._split_too_long(chunk))
                     continue
                 except NotFoundError:
                     if len(chunk) == 1:
+                        self.batcher.mark_unknown(chunk[0])
                         unknown_in_batch += 1
-                        continue
-                    pending.extend(_halves(chunk))
+                    else:
+                        pending.extend(_halves(chunk))
                     continue
                 finally:
                     request_counter.increment()
+                self.batcher.record_url_accepted(url_length)
+                self.requests_succeeded += 1
                 yield from self.parse_response(response)
-        self._report_unknown(unknown_in_batch, len(emails))
+        self._report_unknown(unknown_in_batch, len(batch))
+
+    def _split_too_long(self, chunk: list[str]) -> list[list[str]]:
+        if len(chunk) == 1:
+            self.logger.warning(
+                "%s: skipped 1 user whose email alone makes the URL too long for the API (414)",
+                self.name,
+            )
+            return []
+        self.logger.info(
+            "%s returned 414 URI Too Long; splitting a batch of %d emails",
+            self.endpoint,
+            len(chunk),
+        )
+        return _halves(chunk)
 
     def _report_unknown(self, unknown: int, batch_size: int) -> None:
         if not unknown:
             return
-        if unknown == batch_size > 1:
+        if unknown == batch_size > 1 and not self.requests_succeeded:
+            # Not one request to this endpoint has succeeded in this run, so the endpoint
+            # itself is more likely wrong than every user of a whole batch unknown.
             msg = (
                 f"{self.endpoint} returned 404 Not Found for each of the {batch_size} "
-                "emails of a batch; check api_url."
+                "emails of the first batch; check api_url."
             )
             raise APIRequestError(msg)
         self.unknown_emails += unknown

@@ -26,6 +26,8 @@ from tap_continu.settings import (
     CONFIG_SCHEMA,
     check_connection_settings,
     check_settings,
+    max_url_length_setting,
+    number_setting,
     resolved_auth_url,
 )
 from tap_continu.streams import COMPLETION_STREAMS, UsersStream
@@ -69,6 +71,13 @@ class TapContinu(Tap):
         redact_request_logs()
         try:
             super().__init__(*args, **kwargs)
+        except ValueError as exc:
+            # The SDK converts TAP_CONTINU_* integer, array and object settings itself.
+            msg = (
+                f"A TAP_CONTINU_* environment variable has an invalid value: {exc}. "
+                "Check the TAP_CONTINU_* variables."
+            )
+            raise SettingError(msg) from None
         except ConfigValidationError as exc:
             check_settings(self.config)
             first = exc.errors[0] if exc.errors else str(exc)
@@ -83,13 +92,13 @@ class TapContinu(Tap):
     def connection(self) -> Connection:
         """Return the budget, session, retry policy and token that all streams share."""
         config = self.config
-        budget = RequestBudget(float(config["requests_per_minute"]), self.clock)
+        budget = RequestBudget(number_setting(config, "requests_per_minute"), self.clock)
         user_agent = str(config.get("user_agent") or f"tap-continu/{__version__}")
         session = budgeted_session(budget, user_agent)
         retry_policy = RetryPolicy(
             budget=budget,
             clock=self.clock,
-            max_rate_limit_wait=float(config["max_rate_limit_wait"]),
+            max_rate_limit_wait=number_setting(config, "max_rate_limit_wait"),
             logger=self.logger,
         )
         authenticator = ContinuAuthenticator(
@@ -101,8 +110,9 @@ class TapContinu(Tap):
             session=budgeted_session(budget, user_agent),
             retry_policy=retry_policy,
             clock=self.clock,
-            timeout=float(config["request_timeout"]),
+            timeout=number_setting(config, "request_timeout"),
             logger=self.logger,
+            url_setting="auth_url" if config.get("auth_url") else "api_url",
         )
         return Connection(
             clock=self.clock,
@@ -110,7 +120,7 @@ class TapContinu(Tap):
             session=session,
             retry_policy=retry_policy,
             authenticator=authenticator,
-            request_timeout=float(config["request_timeout"]),
+            request_timeout=number_setting(config, "request_timeout"),
         )
 
     @classmethod
@@ -135,25 +145,56 @@ class TapContinu(Tap):
         for path in value:
             if path == "ENV":
                 continue
-            try:
-                json.loads(Path(path).read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                msg = f"Config file {path} was not found. Check the path given to --config."
-                raise SettingError(msg) from None
-            except json.JSONDecodeError as exc:
-                # The position only: the file's text may contain the client secret.
-                msg = (
-                    f"Config file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                    f"column {exc.colno}. Fix the file."
-                )
-                raise SettingError(msg) from None
+            _check_config_file(path)
         return super().cb_config(ctx, param, value)
 
     @override
     def discover_streams(self) -> list[ContinuStream]:
         check_connection_settings(self.config)
-        batcher = EmailBatcher(int(self.config["max_url_length"]))
-        progress = BatchProgress(self.logger, len(COMPLETION_STREAMS))
+        batcher = EmailBatcher(max_url_length_setting(self.config))
+        progress = BatchProgress(self.logger)
         users = UsersStream(self, self.connection, batcher, progress)
         completions = [stream(self, self.connection, batcher) for stream in COMPLETION_STREAMS]
         return [users, *completions]
+
+
+def _reject_constant(name: str) -> t.NoReturn:
+    msg = f"{name} is not a JSON number"
+    raise ValueError(msg)
+
+
+def _check_config_file(path: str) -> None:
+    """Raise SettingError unless `path` is a readable UTF-8 file with a JSON object."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = f"Config file {path} was not found. Check the path given to --config."
+        raise SettingError(msg) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = (
+            f"Config file {path} cannot be read as UTF-8 text ({type(exc).__name__}). "
+            "Check the path given to --config."
+        )
+        raise SettingError(msg) from None
+    try:
+        content = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        # The position only: the file's text may contain the client secret.
+        msg = (
+            f"Config file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}. Check the file given to --config."
+        )
+        raise SettingError(msg) from None
+    except ValueError:
+        msg = (
+            f"Config file {path} contains NaN or Infinity, which JSON does not allow. "
+            "Check the file given to --config."
+        )
+        raise SettingError(msg) from None
+    if not isinstance(content, dict):
+        kind = type(content).__name__
+        msg = (
+            f"Config file {path} must contain a JSON object of settings, not a JSON {kind}. "
+            "Check the file given to --config."
+        )
+        raise SettingError(msg)

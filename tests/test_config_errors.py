@@ -154,20 +154,14 @@ def test_wrong_credentials_discover(start_simulator, tmp_path: Path) -> None:
     assert SECRET not in completed.stderr
 
 
-def test_fractional_settings_accepted(start_simulator, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "setting", ["requests_per_minute", "request_timeout", "max_rate_limit_wait"]
+)
+def test_fractional_setting_one_line(tmp_path: Path, setting: str) -> None:
     # JSON config files are parsed with decimal floats, so 2.5 arrives as Decimal("2.5").
-    simulator = start_simulator(users=20)
-    config = tap_config(
-        simulator,
-        requests_per_minute=100000.5,
-        request_timeout=2.5,
-        max_rate_limit_wait=90.5,
-    )
-    completed = run_console("--config", config_file(tmp_path, config))
-    assert completed.returncode == 0, completed.stderr
-    messages = [json.loads(line) for line in completed.stdout.splitlines()]
-    users = [m for m in messages if m["type"] == "RECORD" and m["stream"] == "users"]
-    assert len(users) == 20
+    completed = run_console("--config", config_file(tmp_path, base_config(**{setting: 2.5})))
+    line = assert_one_line_error(completed, setting)
+    assert "whole number" in line
 
 
 def test_config_not_json(tmp_path: Path) -> None:
@@ -190,3 +184,86 @@ def test_config_file_missing(tmp_path: Path) -> None:
     errors = error_lines(completed.stderr)
     assert len(errors) == 1, completed.stderr
     assert str(path) in errors[0]
+
+
+def test_number_settings_from_env(start_simulator) -> None:
+    simulator = start_simulator(users=40)
+    completed = run_console(
+        "--config",
+        "ENV",
+        env={
+            "TAP_CONTINU_CLIENT_ID": simulator.config.client_id,
+            "TAP_CONTINU_CLIENT_SECRET": simulator.config.client_secret,
+            "TAP_CONTINU_API_URL": simulator.api_url,
+            "TAP_CONTINU_REQUESTS_PER_MINUTE": "100000",
+            "TAP_CONTINU_REQUEST_TIMEOUT": "30",
+            "TAP_CONTINU_MAX_RATE_LIMIT_WAIT": "600",
+            "TAP_CONTINU_MAX_URL_LENGTH": "5000",
+        },
+    )
+    assert completed.returncode == 0, completed.stderr
+    records = [line for line in completed.stdout.splitlines() if '"type":"RECORD"' in line]
+    assert len(records) >= 40
+
+
+def test_invalid_integer_from_env() -> None:
+    completed = run_console(
+        "--config",
+        "ENV",
+        env={
+            "TAP_CONTINU_CLIENT_ID": "id",
+            "TAP_CONTINU_CLIENT_SECRET": SECRET,
+            "TAP_CONTINU_API_URL": UNUSED_API_URL,
+            "TAP_CONTINU_MAX_URL_LENGTH": "abc",
+        },
+    )
+    assert_one_line_error(completed, "TAP_CONTINU_")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("array", "[1, 2]"), ("string", '"config"'), ("nan", '{"request_timeout": NaN}')],
+)
+def test_config_file_not_an_object(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / f"{name}.json"
+    path.write_text(content)
+    completed = run_console("--config", str(path))
+    assert_one_line_error(completed, str(path))
+
+
+def test_config_path_is_directory(tmp_path: Path) -> None:
+    completed = run_console("--config", str(tmp_path))
+    assert_one_line_error(completed, str(tmp_path))
+
+
+def test_invalid_stream_map_one_line(start_simulator, tmp_path: Path) -> None:
+    simulator = start_simulator(users=5)
+    config = tap_config(simulator, stream_maps={"users": {"email": "md5("}})
+    config["client_secret"] = simulator.config.client_secret
+    completed = run_console("--config", config_file(tmp_path, config))
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    errors = error_lines(completed.stderr)
+    assert len(errors) == 1, completed.stderr
+    assert "stream_maps" in errors[0]
+
+
+def test_user_agent_line_break(tmp_path: Path) -> None:
+    completed = run_console("--config", config_file(tmp_path, base_config(user_agent="a\nb")))
+    assert_one_line_error(completed, "user_agent")
+
+
+def test_users_endpoint_not_found_one_line(start_simulator, tmp_path: Path) -> None:
+    simulator = start_simulator(users=5)
+    config = tap_config(
+        simulator,
+        api_url=simulator.base_url + "/v9",
+        auth_url=simulator.auth_url,
+    )
+    completed = run_console("--config", config_file(tmp_path, config))
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    errors = error_lines(completed.stderr)
+    assert len(errors) == 1, completed.stderr
+    assert "GET /data/users returned 404" in errors[0]
+    assert "api_url" in errors[0]

@@ -217,13 +217,6 @@ def test_slow_responses_time_out(start_simulator) -> None:
     assert result.tap.connection.retry_policy.retries == slow
 
 
-def test_fractional_request_timeout(start_simulator) -> None:
-    clock = FakeClock()
-    simulator = start_simulator(clock=clock, users=60)
-    result = run_tap(tap_config(simulator, request_timeout=0.5), clock=clock)
-    assert_matches_dataset(result, simulator.dataset)
-
-
 def test_unknown_emails_skipped(start_simulator, caplog: pytest.LogCaptureFixture) -> None:
     simulator = start_simulator(users=300)
     dataset = simulator.dataset
