@@ -1,7 +1,7 @@
 """Packing of user emails into URL-sized batches for the completion endpoints.
 
 The completion endpoints take a comma-separated `for_users` list. The fewer requests a
-sync makes the sooner it ends under the rate limit, so each batch holds as many emails as
+sync makes the sooner it ends under the rate limit, so each batch contains as many emails as
 fit in `max_url_length` bytes of the whole encoded URL.
 """
 
@@ -48,7 +48,7 @@ class EmailBatch:
     encoded_length: int = 0
 
     def context(self) -> dict[str, int]:
-        """Return the child-stream context that names this batch. It holds no email."""
+        """Return the child-stream context that names this batch. It contains no email."""
         return {"user_batch": self.number}
 
 
@@ -92,11 +92,11 @@ class EmailBatcher:
         self._shortest_rejected_url = None
 
     def mark_unknown(self, email: str) -> None:
-        """Remember that the API does not know `email`, so no stream asks for it again."""
+        """Remember that the API does not know `email`, so no stream requests it again."""
         self._unknown.add(email)
 
     def is_unknown(self, email: str) -> bool:
-        """Return whether a completion endpoint has answered 404 for `email` alone."""
+        """Return whether a completion endpoint has returned 404 for `email` alone."""
         return email in self._unknown
 
     def split_to_fit(self, emails: list[str]) -> list[list[str]]:

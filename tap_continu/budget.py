@@ -45,7 +45,7 @@ class SystemClock:
 
 
 class RequestBudget:
-    """Space requests evenly so that no window of the API holds more than its limit.
+    """Space requests evenly so that no window of the API contains more than its limit.
 
     Requests are sent at most one per `60 / requests_per_minute` seconds (plus
     `PACING_SLACK`). Even spacing stays under the limit whatever window the server counts

@@ -41,7 +41,7 @@ if t.TYPE_CHECKING:
 JSONBody = t.Any
 
 # Fields of the API's user entity that carry credentials (the create-user body has both).
-# They are removed from every record, whatever the catalog says.
+# They are removed from every record, whatever the catalog declares.
 CREDENTIAL_FIELDS = ("password", "provisioning_key")
 
 _PARSED_BODY_ATTRIBUTE = "_tap_continu_body"
@@ -62,7 +62,7 @@ SCHEMAS = SchemaDirectory(_schemas_directory())
 class Connection:
     """What every stream of one run shares to talk to the API.
 
-    One budget paces all requests, one authenticator holds the one token, and one retry
+    One budget paces all requests, one authenticator keeps the one token, and one retry
     policy handles faults, so that the rate limit holds across streams.
     """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-# At DEBUG, urllib3 logs every request line with its query string, which holds the emails
+# At DEBUG, urllib3 logs every request line with its query string, which contains the emails
 # of a completion batch.
 REQUEST_LOGGERS = ("urllib3.connectionpool",)
 

@@ -9,7 +9,7 @@
 | date that does not parse, is empty or out of range | null, WARNING |
 | number or boolean sent as a string that parses | converted |
 | number or boolean that does not parse | null, WARNING |
-| object or array where the schema says otherwise | null, WARNING |
+| object or array where the schema declares another type | null, WARNING |
 | null anywhere | kept |
 | field not in the schema | dropped, logged once per stream and field |
 
@@ -134,7 +134,7 @@ class RecordNormalizer:
     """Conform records to a stream's schema by the policies in this module's docstring.
 
     The schema is compiled once into one converter per field, because the tap conforms
-    every record itself and tells the SDK to skip its own conformance pass. Like the SDK's
+    every record itself and sets the SDK to skip its own conformance pass. Like the SDK's
     pass, it drops fields that the schema does not declare and logs each one once.
     """
 

@@ -17,7 +17,7 @@ if t.TYPE_CHECKING:
 class IdFromPaginator(BaseAPIPaginator[str | None]):
     """Paginator whose next token is the id of the last user on the page.
 
-    The API reference says to send "the last id you received" as `id_from` but not whether
+    The API reference specifies to send "the last id you received" as `id_from` but not whether
     the next page starts after that user or with it, nor how users are sorted. Paging stops
     on a page shorter than `page_size`, on an empty page, and on a cursor that does not
     advance or that comes back to an id seen before, so it never loops. The users stream

@@ -17,7 +17,7 @@ class BatchProgress:
     """Count users and batches, and log one INFO line per finished batch.
 
     The lines hold counts and times only, never an email. The total number of users is
-    known only once the last page of users is read: until then a line says how many were
+    known only once the last page of users is read: until then a line gives how many were
     listed so far.
     """
 

@@ -157,7 +157,7 @@ class RetryPolicy:
 
 
 def describe_failure(exc: BaseException) -> str:
-    """Return a short reason for `exc` that holds no URL, query string or body."""
+    """Return a short reason for `exc` that contains no URL, query string or body."""
     if isinstance(exc, RetriableAPIError) and exc.response is not None:
         response = exc.response
         return f"{response.status_code} {response.reason}".strip()
