@@ -49,6 +49,9 @@ class IdFromPaginator(BaseAPIPaginator[str | None]):
         if not isinstance(users, list) or not users:
             return None
         if len(users) < self.page_size:
+            # NOTE: an API that capped pages below `list_size` would end the sync after its
+            # first page. The reference lists 500 as a valid size, so a short page is taken
+            # as the last one, which saves a request per sync.
             return None
         last = users[-1]
         cursor = last.get("id") if isinstance(last, dict) else None
