@@ -67,6 +67,25 @@ def parse_datetime(value: str) -> dt.datetime:
     if not text:
         msg = "empty string"
         raise UnusableValueError(msg)
+    try:
+        # The C parser handles the API's usual values several times faster than the pattern.
+        parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    except ValueError:
+        parsed = _parse_with_pattern(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    try:
+        result = parsed.astimezone(dt.timezone.utc)
+    except OverflowError:
+        msg = "out of range"
+        raise UnusableValueError(msg) from None
+    if result == ZERO_TIME:
+        msg = "zero time, meaning not set"
+        raise UnusableValueError(msg)
+    return result
+
+
+def _parse_with_pattern(text: str) -> dt.datetime:
     match = _ISO_DATETIME.fullmatch(text)
     if match is None:
         msg = "not an ISO 8601 date-time"
@@ -74,7 +93,7 @@ def parse_datetime(value: str) -> dt.datetime:
     parts = match.groupdict()
     fraction = (parts["fraction"] or "")[:6].ljust(6, "0")
     try:
-        parsed = dt.datetime(
+        return dt.datetime(
             int(parts["year"]),
             int(parts["month"]),
             int(parts["day"]),
@@ -84,17 +103,9 @@ def parse_datetime(value: str) -> dt.datetime:
             int(fraction),
             tzinfo=_offset(parts),
         )
-        result = parsed.astimezone(dt.timezone.utc)
     except ValueError:
         msg = "not a valid date or time"
         raise UnusableValueError(msg) from None
-    except OverflowError:
-        msg = "out of range"
-        raise UnusableValueError(msg) from None
-    if result == ZERO_TIME:
-        msg = "zero time, meaning not set"
-        raise UnusableValueError(msg)
-    return result
 
 
 def _offset(parts: dict[str, str | None]) -> dt.tzinfo:
