@@ -68,7 +68,6 @@ class EmailBatcher:
         self._url_prefix_length = 0
         self._open = EmailBatch(number=1)
         self._ready: dict[int, EmailBatch] = {}
-        self.emails_added = 0
         self.emails_too_long = 0
         self._unknown: set[str] = set()
         self._longest_accepted_url = 0
@@ -85,7 +84,6 @@ class EmailBatcher:
         self.capacity = self.max_url_length - url_length_without_emails
         self._open = EmailBatch(number=1)
         self._ready.clear()
-        self.emails_added = 0
         self.emails_too_long = 0
         self._unknown.clear()
         self._longest_accepted_url = 0
@@ -143,10 +141,6 @@ class EmailBatcher:
         limit = min(limit, rejected - 1, self.max_url_length)
         self.capacity = max(1, limit - self._url_prefix_length)
 
-    def fits_alone(self, email: str) -> bool:
-        """Return whether `email` fits in a batch of its own."""
-        return encoded_email_length(email) <= self.capacity
-
     def add(self, email: str) -> EmailBatch | None:
         """Add `email` and return the batch it closed, if it closed one.
 
@@ -163,7 +157,6 @@ class EmailBatcher:
             separator = 0
         self._open.emails.append(email)
         self._open.encoded_length += separator + length
-        self.emails_added += 1
         return closed
 
     def flush(self) -> EmailBatch | None:

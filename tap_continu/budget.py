@@ -50,7 +50,7 @@ class RequestBudget:
     Requests are sent at most one per `60 / requests_per_minute` seconds (plus
     `PACING_SLACK`). Even spacing stays under the limit whatever window the server counts
     in: a rolling minute, a fixed minute, or a shorter window with a proportional limit.
-    A burst would not. After a 429, `pause` holds every request until the window has
+    A burst would not. After a 429, `pause` delays every request until the window has
     passed.
     """
 

@@ -35,7 +35,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_continu.auth import ContinuAuthenticator
-    from tap_continu.budget import Clock, RequestBudget
+    from tap_continu.budget import RequestBudget
     from tap_continu.retries import RetryPolicy
 
 JSONBody = t.Any
@@ -63,10 +63,9 @@ class Connection:
     """What every stream of one run shares to talk to the API.
 
     One budget paces all requests, one authenticator keeps the one token, and one retry
-    policy handles faults, so that the rate limit holds across streams.
+    policy handles faults, so that the rate limit applies across streams.
     """
 
-    clock: Clock
     budget: RequestBudget
     session: requests.Session
     retry_policy: RetryPolicy

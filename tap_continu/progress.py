@@ -31,7 +31,6 @@ class BatchProgress:
         self.users_listed = 0
         self.users_without_email = 0
         self.users_done = 0
-        self.batches_done = 0
         self.listing_complete = False
 
     def count_user(self, email: object) -> None:
@@ -53,7 +52,6 @@ class BatchProgress:
     ) -> None:
         """Log the progress after every completion stream has synced `batch`."""
         self.users_done += len(batch.emails)
-        self.batches_done += 1
         listed = (
             f"of {self.users_listed}"
             if self.listing_complete

@@ -69,6 +69,8 @@ class UsersStream(ContinuStream):
         self._paginator: IdFromPaginator | None = None
         self._at_final_record = False
         self._records_seen = 0
+        # Whether this sync batches emails, decided once per sync rather than per user.
+        self._feeds_completions = False
 
     @property
     def completions_selected(self) -> bool:
@@ -108,6 +110,7 @@ class UsersStream(ContinuStream):
         """
         self._at_final_record = False
         self._records_seen = 0
+        self._feeds_completions = self.completions_selected
         self.batcher.set_url_prefix_length(self._url_length_without_emails())
         self.progress.start()
         pending: dict[str, t.Any] | None = None
@@ -127,7 +130,7 @@ class UsersStream(ContinuStream):
         record: dict[str, t.Any],
         context: Context | None,
     ) -> t.Iterable[Context | None]:
-        if not self.completions_selected:
+        if not self._feeds_completions:
             return
         self._records_seen += 1
         passes_filter = self.stream_maps[0].get_filter_result(record)

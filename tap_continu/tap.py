@@ -115,7 +115,6 @@ class TapContinu(Tap):
             url_setting="auth_url" if config.get("auth_url") else "api_url",
         )
         return Connection(
-            clock=self.clock,
             budget=budget,
             session=session,
             retry_policy=retry_policy,

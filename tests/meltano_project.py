@@ -2,7 +2,7 @@
 
 `install_plugins` installs plugins into the repository's `.meltano/`, once per test process.
 Each test then runs Meltano in its own temporary project, which `MeltanoProject.create` lays
-out. It holds a copy of `meltano.yml`, links `.meltano/extractors` and `.meltano/loaders` to the
+out. It contains a copy of `meltano.yml`, links `.meltano/extractors` and `.meltano/loaders` to the
 repository's installed plugins, and has its own system database, catalog cache and output
 files. So no state, catalog or table leaks between tests, and a `meltano run` in the repository
 at the same time does not disturb a test.

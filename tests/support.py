@@ -101,7 +101,7 @@ def expected_keys(dataset: Dataset, stream: str) -> list[tuple[t.Any, ...]]:
 
 
 def assert_matches_dataset(result: SyncResult, dataset: Dataset) -> None:
-    """Assert that every stream holds exactly the simulator's keys, each once."""
+    """Assert that every stream contains exactly the simulator's keys, each once."""
     for stream in ALL_STREAMS:
         got = result.keys(stream)
         expected = expected_keys(dataset, stream)

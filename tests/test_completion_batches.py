@@ -53,5 +53,5 @@ def test_url_limit_learned_after_414(start_simulator) -> None:
     accepted = simulator.stats["requests_by_status"]["200"]
     assert rejected > 0
     # Splitting every batch from 6,000 bytes down to 1,000 would cost at least two 414s
-    # per batch and stream; learning the limit costs a few in all.
+    # per batch and stream. Learning the limit costs a few in all.
     assert rejected < accepted / 4

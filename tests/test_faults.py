@@ -157,12 +157,10 @@ def test_429_storm_beyond_max_wait(start_simulator) -> None:
     assert simulator.stats["responses_429"] == 3
 
 
-def test_429_storm_console_one_line(start_simulator, tmp_path: Path) -> None:
-    # The console script runs on the real clock, so max_rate_limit_wait=0 fails at the
-    # first 429 instead of waiting a minute.
-    simulator = start_simulator(users=50, storm_429_until=1e12)
+def run_console_expecting_one_error(tmp_path: Path, config: dict) -> list[str]:
+    """Run the console script with `config`, assert it failed with one ERROR line, return it."""
     config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(tap_config(simulator, max_rate_limit_wait=0)))
+    config_path.write_text(json.dumps(config))
     completed = subprocess.run(
         [str(TAP_EXECUTABLE), "--config", str(config_path)],
         capture_output=True,
@@ -174,6 +172,14 @@ def test_429_storm_console_one_line(start_simulator, tmp_path: Path) -> None:
     assert "Traceback" not in completed.stderr
     errors = [line for line in completed.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1, completed.stderr
+    return errors
+
+
+def test_429_storm_console_one_line(start_simulator, tmp_path: Path) -> None:
+    # The console script runs on the real clock, so max_rate_limit_wait=0 fails at the
+    # first 429 instead of waiting a minute.
+    simulator = start_simulator(users=50, storm_429_until=1e12)
+    errors = run_console_expecting_one_error(tmp_path, tap_config(simulator, max_rate_limit_wait=0))
     assert "max_rate_limit_wait" in errors[0]
     assert "429" in errors[0]
     assert simulator.stats["responses_429"] == 1
@@ -185,19 +191,7 @@ def test_failure_mid_run_console_one_line(start_simulator, tmp_path: Path) -> No
     simulator = start_simulator(users=3)
     emails = tuple(t.cast("str", simulator.dataset.email_of(index)) for index in range(3))
     simulator.configure(unknown_to_completions=emails)
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(tap_config(simulator)))
-    completed = subprocess.run(
-        [str(TAP_EXECUTABLE), "--config", str(config_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 1
-    assert "Traceback" not in completed.stderr
-    errors = [line for line in completed.stderr.splitlines() if "ERROR" in line]
-    assert len(errors) == 1, completed.stderr
+    errors = run_console_expecting_one_error(tmp_path, tap_config(simulator))
     assert "404" in errors[0]
     assert "api_url" in errors[0]
     assert status_count(simulator, 404) > 0

@@ -207,7 +207,7 @@ def test_429_pause_is_in_shared_budget() -> None:
     # The retry waits out the pause before it is sent, so its token is checked afterwards.
     assert sent_at[1] - sent_at[0] == pytest.approx(API_WINDOW_SECONDS)
     assert policy.budget.seconds_waited == pytest.approx(API_WINDOW_SECONDS)
-    # Every other request of the run sees the same pause until it is over.
+    # Every other request of the run waits for the same pause until it is over.
     policy.budget.pause(API_WINDOW_SECONDS)
     assert policy.budget.seconds_until_next_request() == pytest.approx(API_WINDOW_SECONDS)
 
